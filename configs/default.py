@@ -1,68 +1,12 @@
-"""Default configuration: every field a training run reads, one comment each.
-
-Other configs start from this one and change what differs. Run:
+r"""Default configuration: the general corpus at the default model size.
 
   python -m pyhanzi_jax.main --config=configs/default.py --workdir=runs/default \
       --config.data.dir=data
+
+The fields, one comment each, are in pyhanzi_jax/config_defaults.py.
 """
-import ml_collections
+from pyhanzi_jax import config_defaults
 
 
 def get_config():
-  c = ml_collections.ConfigDict()
-  c.mode = 'train'            # 'train' (pretrain or fine-tune), 'evaluate', 'export'.
-  c.seed = 0                  # Seeds parameter init, dropout and data order.
-
-  c.data = ml_collections.ConfigDict()
-  c.data.dir = 'data'         # Prepared data (configs/prepare.py's workdir).
-  c.data.train_corpus = 'general'   # Corpus to train on: 'general' or 'domain'.
-  c.data.eval_corpora = 'general'   # Comma-separated corpora validated every eval_every steps.
-  c.data.max_len = 64         # Tokens per sentence incl. EOS; longer sentences are dropped.
-  c.data.abbrev_prob = 0.15   # Chance a training sentence's syllables are abbreviated ...
-  c.data.abbrev_syllable_prob = 0.7  # ... and then each syllable's chance to become its initial.
-  c.data.shuffle_buffer = 0   # Unused: order is a seeded permutation, so resume is exact.
-
-  c.model = ml_collections.ConfigDict()
-  c.model.emb_dim = 256       # Width of every residual stream.
-  c.model.num_heads = 4       # Attention heads (emb_dim must divide).
-  c.model.enc_layers = 3      # Encoder blocks.
-  c.model.dec_layers = 3      # Decoder blocks.
-  c.model.mlp_dim = 1024      # FFN hidden width.
-  c.model.dropout_rate = 0.1  # Residual/FFN dropout.
-  c.model.attention_dropout_rate = 0.0  # Dropout on attention weights.
-  c.model.max_len = 128       # Size of the learned position tables (>= data.max_len).
-  c.model.dtype = 'float32'   # Computation dtype: 'float32' or 'bfloat16'.
-  c.model.param_dtype = 'float32'  # Parameter dtype.
-
-  c.optim = ml_collections.ConfigDict()
-  c.optim.learning_rate = 1e-3  # Peak learning rate.
-  c.optim.warmup_steps = 1000   # Linear warmup from 0.
-  c.optim.schedule = 'cosine'   # Decay after warmup: 'cosine', 'rsqrt' or 'constant'.
-  c.optim.weight_decay = 0.01   # AdamW decoupled weight decay (trainable leaves only).
-  c.optim.b1 = 0.9
-  c.optim.b2 = 0.98
-  c.optim.clip_norm = 1.0       # Global-norm clipping over trainable gradients; 0 disables.
-  c.optim.label_smoothing = 0.1  # Smoothing of the target distribution.
-  c.optim.grad_accum_steps = 1  # Micro-batches per update (optax.MultiSteps) when > 1.
-  # Fine-tuning: where to take parameters from, and which are frozen.
-  c.optim.init_from = ''        # A workdir or exported bundle; '' trains from scratch.
-  c.optim.frozen = ''           # Comma-separated regexes over 'a/b/c' parameter paths.
-
-  c.train = ml_collections.ConfigDict()
-  c.train.batch_size = 128      # Global batch (sentences), split over all devices.
-  c.train.num_steps = 20000     # Optimizer updates in total.
-  c.train.parallel = 'jit'      # 'jit' (Mesh + NamedSharding) or 'pmap'.
-  c.train.log_every = 50        # Console/JSON/TensorBoard metrics every N steps.
-  c.train.eval_every = 1000     # Validation every N steps.
-  c.train.eval_batches = 20     # Validation batches per corpus (0: the whole split).
-  c.train.checkpoint_every = 500  # Periodic async checkpoint every N steps.
-  c.train.keep_checkpoints = 3  # Last-N kept, plus the best by best_metric.
-  c.train.best_metric = 'general/char_acc'  # Validation metric that picks the best checkpoint.
-  c.train.export_at_end = True  # Write the slim inference bundle to WORKDIR/export at the end.
-
-  c.distributed = ml_collections.ConfigDict()
-  c.distributed.initialize = 'auto'   # 'auto' (TPU/SLURM env), 'yes' or 'no'.
-  c.distributed.coordinator_address = ''  # host:port for explicit multi-process runs.
-  c.distributed.num_processes = 0    # 0: from the environment.
-  c.distributed.process_id = -1      # -1: from the environment.
-  return c
+  return config_defaults.get_config()

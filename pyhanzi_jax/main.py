@@ -1,0 +1,62 @@
+r"""The command line for every job: prepare data, train (pretrain or fine-tune), evaluate, export.
+
+  python -m pyhanzi_jax.main --config=configs/tiny.py --workdir=runs/tiny \
+      [--config.train.num_steps=100 ...]
+
+The config is locked: a mistyped field is an error that names it, not a silently new field.
+"""
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+from ml_collections import config_flags
+
+FLAGS = flags.FLAGS
+_CONFIG = config_flags.DEFINE_config_file('config', None, 'A configs/*.py file.',
+                                          lock_config=True)
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Directory for the job\'s outputs.')
+flags.mark_flags_as_required(['config', 'workdir'])
+
+
+def run(config, workdir: str):
+  """Dispatches on `config.mode`; importable so tests and notebooks skip the flags."""
+  mode = config.get('mode', 'train')
+  if mode == 'prepare':
+    from pyhanzi_jax.data import prepare  # pylint: disable=g-import-not-at-top
+    return prepare.prepare(config, workdir)
+  if mode == 'train':
+    from pyhanzi_jax import train  # pylint: disable=g-import-not-at-top
+    return train.train_and_evaluate(config, workdir)
+  if mode == 'evaluate':
+    from pyhanzi_jax import evaluate  # pylint: disable=g-import-not-at-top
+    return evaluate.evaluate_from_config(config, workdir)
+  raise ValueError(f"config.mode must be 'prepare', 'train' or 'evaluate', got {mode!r}")
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  logging.set_verbosity(logging.INFO)
+  run(_CONFIG.value, _WORKDIR.value)
+
+
+def _friendly_errors(argv):
+  """Runs `app.run(main)`, turning the errors a user can cause into one clear line."""
+  from pyhanzi_jax import checkpoint  # pylint: disable=g-import-not-at-top
+  try:
+    # Parse once up front so a mistyped --config.field or a bad config file is one clear line.
+    FLAGS(argv)
+  except (flags.Error, KeyError, AttributeError, TypeError, ValueError) as e:
+    msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+    print(f'error in the command line or config: {msg}', file=sys.stderr)
+    sys.exit(2)
+  try:
+    app.run(main, argv)
+  except (FileNotFoundError, ValueError, checkpoint.CheckpointError, FloatingPointError) as e:
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(1)
+
+
+if __name__ == '__main__':
+  _friendly_errors(sys.argv)

@@ -1,0 +1,96 @@
+"""Devices, meshes and processes: the same code on 1 CPU, 8 GPUs or a TPU pod.
+
+Data parallelism over a 1-d mesh axis 'data': parameters and optimizer state are replicated,
+batches are split along their leading axis. Every process holds its own rows of each global
+batch (`data/pipeline.py`) and `jax.make_array_from_process_local_data` assembles the global
+array, so the same train step runs unchanged on one process or many.
+"""
+from __future__ import annotations
+
+import os
+
+from absl import logging
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+DATA_AXIS = 'data'
+
+
+def maybe_initialize_distributed(cfg) -> None:
+  """Starts JAX's multi-controller runtime when the config or the environment asks for it.
+
+  'auto' initialises on Cloud TPU VMs and under SLURM (where JAX finds the coordinator by
+  itself) and does nothing on a plain single machine; 'yes' always does, with an explicit
+  coordinator address, process count and id when given.
+  """
+  mode = cfg.initialize
+  if mode not in ('auto', 'yes', 'no'):
+    raise ValueError(f"config.distributed.initialize must be 'auto', 'yes' or 'no', got {mode!r}")
+  if mode == 'no' or jax.distributed.is_initialized():
+    return
+  explicit = bool(cfg.coordinator_address)
+  in_cluster = ('SLURM_JOB_ID' in os.environ and int(os.environ.get('SLURM_NTASKS', '1')) > 1
+                or 'TPU_WORKER_HOSTNAMES' in os.environ or 'MEGASCALE_COORDINATOR_ADDRESS' in os.environ)
+  if mode == 'auto' and not (explicit or in_cluster):
+    return
+  kwargs = {}
+  if explicit:
+    kwargs['coordinator_address'] = cfg.coordinator_address
+  if cfg.num_processes > 0:
+    kwargs['num_processes'] = cfg.num_processes
+  if cfg.process_id >= 0:
+    kwargs['process_id'] = cfg.process_id
+  logging.info('jax.distributed.initialize(%s)', kwargs)
+  jax.distributed.initialize(**kwargs)
+
+
+def make_mesh() -> Mesh:
+  # jax.sharding.Mesh (Auto axis types): jax.make_mesh defaults to Explicit axes, which Linen's
+  # nn.Embed does not support.
+  return Mesh(np.asarray(jax.devices()), (DATA_AXIS,))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, P())
+
+
+def data_sharded(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, P(DATA_AXIS))
+
+
+def global_batch_array(mesh: Mesh, local_batch: dict[str, np.ndarray]):
+  """This process' rows -> global jax.Arrays split over the 'data' axis of the mesh."""
+  sharding = data_sharded(mesh)
+  return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, x), local_batch)
+
+
+def check_batch_size(global_batch: int) -> tuple[int, int]:
+  """(per-process rows, per-device rows); a clear error when the batch does not split evenly."""
+  devices, processes = jax.device_count(), jax.process_count()
+  if global_batch % devices:
+    raise ValueError(f'config.train.batch_size={global_batch} must be a multiple of the '
+                     f'{devices} devices')
+  return global_batch // processes, global_batch // devices
+
+
+# --- The pmap path (legacy launch style; same loss and gradient code as the jit path). ---
+
+def pmap_shard(local_batch: dict[str, np.ndarray]):
+  """[B, ...] -> [local_devices, B / local_devices, ...] numpy arrays for a pmapped step."""
+  n = jax.local_device_count()
+  return jax.tree.map(lambda x: x.reshape((n, x.shape[0] // n) + x.shape[1:]), local_batch)
+
+
+def pmap_replicate(tree):
+  """Stacks a pytree once per local device along a new leading axis (for pmap).
+
+  (`jax.device_put_replicated` is gone since JAX 0.10; the first pmapped call moves the stacked
+  host arrays to the devices and its outputs stay there.)
+  """
+  n = jax.local_device_count()
+  return jax.tree.map(lambda x: np.broadcast_to(np.asarray(x), (n,) + np.shape(x)), tree)
+
+
+def pmap_unreplicate(tree):
+  return jax.tree.map(lambda x: x[0], tree)

@@ -1,0 +1,360 @@
+"""Training: the state, the pure train/eval steps, and `train_and_evaluate`.
+
+One trainer serves pretraining and fine-tuning: fine-tuning is the same loop with
+`config.optim.init_from` (where the parameters come from) and `config.optim.frozen` (which
+parameter paths do not move). The loop reads top to bottom: set up devices and data, build or
+restore the state, then step, log, validate and checkpoint until `num_steps`.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import signal
+import time
+from typing import Any, Callable
+
+from absl import logging
+import flax
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from pyhanzi_jax import checkpoint as ckpt_lib
+from pyhanzi_jax import metric_writers
+from pyhanzi_jax import model as model_lib
+from pyhanzi_jax import optim
+from pyhanzi_jax import parallel
+from pyhanzi_jax.data import pipeline
+from pyhanzi_jax.data import vocab as vocab_lib
+
+
+@flax.struct.dataclass
+class TrainState:
+  step: jax.Array      # [] int32: optimizer updates done.
+  params: Any          # {'encoder': ..., 'decoder': ...}
+  opt_state: Any       # No entries for frozen leaves (optax.set_to_zero is stateless).
+
+
+# --- Loss and metrics (shared by the jit and pmap steps) ---------------------------------------
+
+def token_losses(logits, targets, label_smoothing: float):
+  """Per-token (smoothed loss, nll): logits [B, T, V] float32, targets [B, T] -> 2 x [B, T]."""
+  logp = jax.nn.log_softmax(logits.astype(jnp.float32))
+  nll = -jnp.take_along_axis(logp, targets[..., None], axis=-1)[..., 0]
+  smoothed = (1.0 - label_smoothing) * nll - label_smoothing * logp.mean(axis=-1)
+  return smoothed, nll
+
+
+def metric_sums(logits, targets, smoothed, nll) -> dict[str, jax.Array]:
+  """Sums over the batch, so they add up across devices and batches; divide at the end."""
+  weights = (targets != vocab_lib.PAD).astype(jnp.float32)
+  correct = (logits.argmax(-1) == targets).astype(jnp.float32) * weights
+  sent_rows = weights[:, 0]  # All-PAD rows (eval padding) count for nothing.
+  sent_ok = ((correct == weights).all(axis=-1)).astype(jnp.float32) * sent_rows
+  return {
+      'loss_sum': (smoothed * weights).sum(),
+      'nll_sum': (nll * weights).sum(),
+      'tokens': weights.sum(),
+      'correct': correct.sum(),
+      'sent_correct': sent_ok.sum(),
+      'sents': sent_rows.sum(),
+  }
+
+
+def finalize_metrics(sums: dict[str, float], prefix: str) -> dict[str, float]:
+  tokens, sents = max(sums['tokens'], 1.0), max(sums['sents'], 1.0)
+  return {f'{prefix}/loss': sums['loss_sum'] / tokens,
+          f'{prefix}/nll': sums['nll_sum'] / tokens,
+          f'{prefix}/token_acc': sums['correct'] / tokens,
+          f'{prefix}/tf_sent_acc': sums['sent_correct'] / sents}
+
+
+def grads_and_metrics(params, batch, rng, *, model, labels, label_smoothing):
+  """Gradients of the summed loss, and metric sums, for one (shard of a) batch.
+
+  Frozen leaves enter through `stop_gradient`, so autodiff never builds the backward pass of a
+  frozen encoder at all, not just discards its result. Returning the *sum* (not the mean) lets
+  the pmap path add shards before dividing by the global token count, exactly like the jit path.
+  """
+  def loss_fn(params):
+    params = jax.tree.map(
+        lambda p, lab: jax.lax.stop_gradient(p) if lab == optim.FROZEN else p, params, labels)
+    logits = model.apply({'params': params}, batch['inputs'], batch['targets'], train=True,
+                         rngs={'dropout': rng})
+    smoothed, nll = token_losses(logits, batch['targets'], label_smoothing)
+    sums = metric_sums(logits, batch['targets'], smoothed, nll)
+    return sums['loss_sum'], sums
+
+  grads, sums = jax.grad(loss_fn, has_aux=True)(params)
+  return grads, sums
+
+
+def apply_gradients(state: TrainState, grads, tokens, tx) -> tuple[TrainState, jax.Array]:
+  grads = jax.tree.map(lambda g: g / jnp.maximum(tokens, 1.0), grads)
+  updates, opt_state = tx.update(grads, state.opt_state, state.params)
+  params = optax.apply_updates(state.params, updates)
+  return state.replace(step=state.step + 1, params=params, opt_state=opt_state), grads
+
+
+def make_train_step(model, tx, labels, label_smoothing: float) -> Callable:
+  """train_step(state, batch, rng) -> (state, metric sums) for jit over a mesh."""
+  def train_step(state, batch, rng):
+    rng = jax.random.fold_in(rng, state.step)
+    grads, sums = grads_and_metrics(state.params, batch, rng, model=model, labels=labels,
+                                    label_smoothing=label_smoothing)
+    state, grads = apply_gradients(state, grads, sums['tokens'], tx)
+    sums['grad_norm'] = optax.global_norm(grads)
+    return state, sums
+  return train_step
+
+
+def make_pmap_train_step(model, tx, labels, label_smoothing: float,
+                         axis_name: str = 'batch') -> Callable:
+  """The same step for `jax.pmap`: shard sums are added across devices before dividing."""
+  def train_step(state, batch, rng):
+    rng = jax.random.fold_in(jax.random.fold_in(rng, state.step), jax.lax.axis_index(axis_name))
+    grads, sums = grads_and_metrics(state.params, batch, rng, model=model, labels=labels,
+                                    label_smoothing=label_smoothing)
+    grads, sums = jax.lax.psum((grads, sums), axis_name)
+    state, grads = apply_gradients(state, grads, sums['tokens'], tx)
+    sums['grad_norm'] = optax.global_norm(grads)
+    return state, sums
+  return train_step
+
+
+def make_eval_step(model) -> Callable:
+  def eval_step(params, batch):
+    logits = model.apply({'params': params}, batch['inputs'], batch['targets'], train=False)
+    smoothed, nll = token_losses(logits, batch['targets'], 0.0)
+    return metric_sums(logits, batch['targets'], smoothed, nll)
+  return eval_step
+
+
+# --- Setup helpers ----------------------------------------------------------------------------
+
+def load_vocabs(data_dir: str) -> tuple[vocab_lib.Vocab, vocab_lib.Vocab]:
+  paths = [os.path.join(data_dir, 'vocab', f) for f in ('pinyin.txt', 'hanzi.txt')]
+  for p in paths:
+    if not os.path.isfile(p):
+      raise FileNotFoundError(
+          f'{p} not found: config.data.dir={data_dir!r} is not prepared data. Run '
+          f'`python -m pyhanzi_jax.main --config=configs/prepare.py --workdir={data_dir}` first.')
+  return vocab_lib.Vocab.load(paths[0]), vocab_lib.Vocab.load(paths[1])
+
+
+def initial_params(config, model_config, rng):
+  """Fresh parameters, or those of `config.optim.init_from` (a workdir or an exported bundle)."""
+  params = jax.jit(functools.partial(model_lib.init_params, model_config))(rng)
+  source = config.optim.init_from
+  if not source:
+    return params
+  if not os.path.exists(source):
+    raise FileNotFoundError(f'config.optim.init_from={source!r} does not exist; give a '
+                            'pretraining workdir or an exported bundle directory')
+  if os.path.isfile(os.path.join(source, 'bundle.json')):
+    bundle = ckpt_lib.load_bundle(source)
+    loaded, where = bundle.params, f'bundle {source}'
+    if bundle.hanzi_vocab.fingerprint() != _vocab_fingerprints(config)[1]:
+      raise ValueError(f'{source} was trained with another vocabulary than {config.data.dir}')
+  else:
+    loaded, step, sub = ckpt_lib.restore_params_from_workdir(source, ckpt_lib.abstract_like(params))
+    where = f'{source}/{sub} step {step}'
+  want = jax.tree.map(lambda x: (x.shape, x.dtype), params)
+  got = jax.tree.map(lambda x: (np.shape(x), np.asarray(x).dtype), loaded)
+  if jax.tree.structure(want) != jax.tree.structure(got) or want != got:
+    raise ValueError(f'parameters in {where} do not fit config.model (different sizes?); '
+                     'fine-tune with the pretraining run\'s model settings')
+  logging.info('initialised parameters from %s', where)
+  return jax.tree.map(jnp.asarray, loaded)
+
+
+def _vocab_fingerprints(config):
+  p, h = load_vocabs(config.data.dir)
+  return p.fingerprint(), h.fingerprint()
+
+
+def _host(tree):
+  """Device values -> numpy, also for arrays replicated over several processes."""
+  return jax.tree.map(lambda x: np.asarray(x.addressable_data(0)) if isinstance(x, jax.Array)
+                      else np.asarray(x), tree)
+
+
+def _add(acc, sums):
+  return sums if acc is None else jax.tree.map(lambda a, b: a + b, acc, sums)
+
+
+class _Preemption:
+  """Turns SIGTERM (preemption notice, `kill`) into 'save now and stop' at the next step."""
+
+  def __init__(self):
+    self.requested = False
+    self._previous = None
+
+  def __enter__(self):
+    try:
+      self._previous = signal.signal(signal.SIGTERM, self._handle)
+    except ValueError:  # Not the main thread (e.g. a notebook worker): no handler.
+      self._previous = None
+    return self
+
+  def _handle(self, signum, frame):  # pylint: disable=unused-argument
+    self.requested = True
+
+  def __exit__(self, *exc):
+    if self._previous is not None:
+      signal.signal(signal.SIGTERM, self._previous)
+
+
+# --- The loop ---------------------------------------------------------------------------------
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
+  """Trains `config` in `workdir`, resuming from its latest checkpoint; returns last metrics."""
+  parallel.maybe_initialize_distributed(config.distributed)
+  os.makedirs(workdir, exist_ok=True)
+  is_main = jax.process_index() == 0
+  if is_main:
+    with open(os.path.join(workdir, 'config.json'), 'w', encoding='utf-8') as f:
+      f.write(config.to_json_best_effort(indent=2))
+
+  # Data and model.
+  pinyin_vocab, hanzi_vocab = load_vocabs(config.data.dir)
+  model_config = model_lib.ModelConfig.from_config(config.model, len(pinyin_vocab),
+                                                   len(hanzi_vocab))
+  if config.data.max_len > model_config.max_len:
+    raise ValueError(f'config.data.max_len={config.data.max_len} exceeds '
+                     f'config.model.max_len={model_config.max_len}')
+  model = model_lib.Transformer(model_config)
+  process_rows, device_rows = parallel.check_batch_size(config.train.batch_size)
+  train_split = pipeline.load_split(config.data.dir, config.data.train_corpus, 'train')
+  batches = pipeline.TrainBatches(
+      train_split, config.train.batch_size,
+      pipeline.parse_buckets(config.data.length_buckets, config.data.max_len),
+      seed=config.seed, process_index=jax.process_index(), process_count=jax.process_count(),
+      abbrev=pipeline.AbbrevTable.from_vocab(pinyin_vocab),
+      abbrev_prob=config.data.abbrev_prob,
+      abbrev_syllable_prob=config.data.abbrev_syllable_prob)
+  eval_corpora = [c.strip() for c in config.data.eval_corpora.split(',') if c.strip()]
+  eval_splits = {c: pipeline.load_split(config.data.dir, c, 'valid') for c in eval_corpora}
+  logging.info('%d processes, %d devices: global batch %d, %d rows per process, %d per device; '
+               '%d training sentences', jax.process_count(), jax.device_count(),
+               config.train.batch_size, process_rows, device_rows, len(train_split))
+
+  # State: fresh (or from init_from), then replaced by the latest checkpoint if there is one.
+  rng = jax.random.key(config.seed)
+  init_rng, dropout_rng = jax.random.split(rng)
+  params = initial_params(config, model_config, init_rng)
+  tx, labels = optim.make_optimizer(config.optim, config.train.num_steps, params)
+  logging.info('parameters (frozen: %r):\n%s', config.optim.frozen,
+               optim.describe_labels(params, labels))
+  mesh = parallel.make_mesh()
+  replicated = parallel.replicated(mesh)
+  params = jax.device_put(params, replicated)
+  state = jax.jit(lambda p: TrainState(step=jnp.int32(0), params=p, opt_state=tx.init(p)),
+                  out_shardings=replicated)(params)
+  del params
+  checkpointer = ckpt_lib.Checkpointer(workdir, config.train.keep_checkpoints,
+                                       config.train.best_metric)
+  restored = checkpointer.restore_latest(ckpt_lib.abstract_like(state, replicated))
+  if restored is not None:
+    state, _ = restored
+    logging.info('resumed from %s/checkpoints at step %d', workdir, int(_host(state.step)))
+  start_step = int(_host(state.step))
+
+  # Steps.
+  train_step = make_train_step(model, tx, labels, config.optim.label_smoothing)
+  if config.train.parallel == 'jit':
+    data_sharding = parallel.data_sharded(mesh)
+    p_train_step = jax.jit(train_step, in_shardings=(replicated, data_sharding, replicated),
+                           out_shardings=(replicated, replicated), donate_argnums=(0,))
+    to_device = lambda b: parallel.global_batch_array(mesh, b)
+  elif config.train.parallel == 'pmap':
+    if jax.process_count() > 1:
+      raise ValueError("config.train.parallel='pmap' is single-process here; use 'jit' on pods")
+    p_train_step = jax.pmap(
+        make_pmap_train_step(model, tx, labels, config.optim.label_smoothing),
+        axis_name='batch', in_axes=(0, 0, None), donate_argnums=(0,))
+    state = parallel.pmap_replicate(_host(state))
+    to_device = parallel.pmap_shard
+  else:
+    raise ValueError(f"config.train.parallel must be 'jit' or 'pmap', got "
+                     f'{config.train.parallel!r}')
+  p_eval_step = jax.jit(make_eval_step(model), in_shardings=(replicated, parallel.data_sharded(mesh)),
+                        out_shardings=replicated)
+  unreplicate = (parallel.pmap_unreplicate if config.train.parallel == 'pmap' else (lambda s: s))
+
+  def evaluate(step, state_params):
+    from pyhanzi_jax import evaluate as evaluate_lib  # pylint: disable=g-import-not-at-top
+    out = {}
+    for corpus, split in eval_splits.items():
+      acc = None
+      for b in pipeline.eval_batches(split, config.train.batch_size, config.data.max_len,
+                                     config.train.eval_batches, jax.process_index(),
+                                     jax.process_count()):
+        acc = _add(acc, p_eval_step(state_params, parallel.global_batch_array(mesh, b)))
+      out.update(finalize_metrics(_host(acc), corpus))
+      if config.train.eval_decode_sentences:
+        out.update({f'{corpus}/{k}': v for k, v in evaluate_lib.decoded_accuracy(
+            model, _host(state_params), split, pinyin_vocab, hanzi_vocab,
+            max_sentences=config.train.eval_decode_sentences,
+            max_len=config.data.max_len).items()})
+    logging.info('eval at step %d: %s', step,
+                 '  '.join(f'{k} {v:.4f}' for k, v in sorted(out.items())))
+    return out
+
+  writer = metric_writers.MetricWriter(workdir)
+  num_steps = config.train.num_steps
+  acc, t0, tokens_since, last_metrics = None, time.time(), 0.0, {}
+  t_start, steps_timed = time.time(), 0
+  logging.info('training steps %d..%d', start_step, num_steps)
+  with _Preemption() as preemption:
+    for step in range(start_step + 1, num_steps + 1):
+      batch = batches.batch(step - 1)
+      state, sums = p_train_step(state, to_device(batch), dropout_rng)
+      acc = _add(acc, sums)
+      if step % config.train.log_every == 0 or step == num_steps:
+        host = _host(unreplicate(acc) if config.train.parallel == 'pmap' else acc)
+        n_logged = (step - 1) % config.train.log_every + 1
+        if not np.isfinite(host['loss_sum']):
+          raise FloatingPointError(
+              f'non-finite training loss at step {step}: stopping instead of training on garbage. '
+              f'Lower config.optim.learning_rate or check the data; the last good checkpoint is '
+              f'in {workdir}/checkpoints.')
+        elapsed = time.time() - t0
+        last_metrics = finalize_metrics(host, 'train')
+        last_metrics.update({
+            'train/grad_norm': host['grad_norm'] / n_logged,
+            'train/learning_rate': float(optim.learning_rate_schedule(config.optim, num_steps)(step)),
+            'train/tokens_per_sec': host['tokens'] / max(elapsed, 1e-9),
+        })
+        writer.write(step, last_metrics)
+        steps_timed += n_logged
+        if is_main:
+          print(metric_writers.progress_line(step, num_steps, last_metrics,
+                                             time.time() - t_start, steps_timed), flush=True)
+        acc, t0 = None, time.time()
+      if step % config.train.eval_every == 0 or step == num_steps:
+        eval_metrics = evaluate(step, unreplicate(state).params)
+        writer.write(step, eval_metrics)
+        last_metrics.update(eval_metrics)
+        checkpointer.save_if_best(step, unreplicate(state), eval_metrics)
+        t0 = time.time()
+      if step % config.train.checkpoint_every == 0 or step == num_steps or preemption.requested:
+        checkpointer.save(step, unreplicate(state), force=True)
+      if preemption.requested:
+        logging.warning('SIGTERM: saved step %d; stopping. Run the same command to resume.', step)
+        break
+  checkpointer.wait()
+
+  if config.train.export_at_end and not preemption.requested and is_main:
+    export_dir = os.path.join(workdir, 'export')
+    best = ckpt_lib.restore_params_from_workdir(workdir, ckpt_lib.abstract_like(
+        _host(unreplicate(state).params)))
+    ckpt_lib.export_bundle(export_dir, best[0], model_config, pinyin_vocab, hanzi_vocab,
+                           extra={'from': f'{workdir}/{best[2]} step {best[1]}'})
+    logging.info('exported the %s checkpoint (step %d) to %s', best[2], best[1], export_dir)
+  checkpointer.close()
+  writer.close()
+  return last_metrics
