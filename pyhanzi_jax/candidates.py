@@ -1,0 +1,62 @@
+"""Which characters each input token may become: the constraint tables of pinyin-constrained
+decoding.
+
+Syllable *i* of the input is written by character *i* of the output, so at decoder step *i* only
+the characters with a reading of syllable *i* (or, for an abbreviated `zh*`, any reading starting
+with `zh`) are possible; a passthrough symbol can only become itself, and after the last token
+only EOS may follow. Here those sets become integer arrays that `decode.py` consumes:
+`[batch, src_len, K]` target ids per source position, padded with -1.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from pyhanzi_jax import pinyin
+from pyhanzi_jax.data import vocab as vocab_lib
+
+
+def _round_up(k: int) -> int:
+  """Candidate widths are bucketed (powers of two, at least 8) so decoding compiles rarely."""
+  return max(8, 1 << (int(k) - 1).bit_length())
+
+
+class CandidateTable:
+  """For every pinyin-vocabulary id, the hanzi-vocabulary ids it may be written as."""
+
+  def __init__(self, pinyin_vocab: vocab_lib.Vocab, hanzi_vocab: vocab_lib.Vocab):
+    self.pinyin_vocab, self.hanzi_vocab = pinyin_vocab, hanzi_vocab
+    rows = [self.ids_for_key(tok) for tok in pinyin_vocab.tokens]
+    self.counts = np.asarray([len(r) for r in rows], np.int32)
+    self.table = np.full((len(rows), int(self.counts.max())), -1, np.int32)
+    for i, r in enumerate(rows):
+      self.table[i, :len(r)] = r
+
+  def ids_for_key(self, key: str, tone: int | None = None) -> list[int]:
+    """Sorted hanzi ids for one pinyin key; UNK where no candidate is in the vocabulary."""
+    hv = self.hanzi_vocab
+    if key in vocab_lib.SPECIALS:
+      return [hv.id(key) if key != '<s>' else vocab_lib.PAD]
+    chars = pinyin.candidates(key, tone) if (key in pinyin.SYLLABLES or
+                                             key in pinyin.INITIAL_KEYS) else (key,)
+    ids = sorted({hv.index[c] for c in chars if c in hv.index})
+    return ids or [vocab_lib.UNK]
+
+  def for_inputs(self, src: np.ndarray) -> np.ndarray:
+    """[B, S] pinyin ids -> [B, S, K] allowed hanzi ids (-1 padded); K bucketed."""
+    k = _round_up(self.counts[src].max())
+    out = self.table[src][..., :k]
+    if out.shape[-1] < k:
+      out = np.pad(out, ((0, 0), (0, 0), (0, k - out.shape[-1])), constant_values=-1)
+    return out
+
+  def for_rows(self, rows: list[list[list[int]]]) -> np.ndarray:
+    """Explicit candidate lists ([B][S][ids]) -> [B, S, K] (-1 padded), e.g. tone-filtered."""
+    k = _round_up(max(len(c) for r in rows for c in r))
+    s = max(len(r) for r in rows)
+    out = np.full((len(rows), s, k), -1, np.int32)
+    out[:, :, 0] = vocab_lib.PAD
+    for b, r in enumerate(rows):
+      for i, c in enumerate(r):
+        out[b, i, :] = -1
+        out[b, i, :len(c)] = c
+    return out

@@ -1,0 +1,170 @@
+"""The trainer on jitted steps: overfitting, compile-once, jit == pmap == 1 device, resume."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from configs import tiny
+from pyhanzi_jax import model as model_lib
+from pyhanzi_jax import optim
+from pyhanzi_jax import train
+from pyhanzi_jax.data import pipeline
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _tiny_config(**overrides):
+  c = tiny.get_config()
+  c.train.export_at_end = False
+  c.train.eval_decode_sentences = 0
+  for k, v in overrides.items():
+    node = c
+    *path, last = k.split('.')
+    for p in path:
+      node = node[p]
+    node[last] = v
+  return c
+
+
+def _losses(workdir):
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    rows = [json.loads(l) for l in f]
+  return {r['step']: r['train/loss'] for r in rows if 'train/loss' in r}
+
+
+def _step_setup(config, n_sentences):
+  """A jitted train step on the first `n_sentences` of the fixture, outside the full loop."""
+  pv, hv = train.load_vocabs(config.data.dir)
+  mc = model_lib.ModelConfig.from_config(config.model, len(pv), len(hv))
+  model = model_lib.Transformer(mc)
+  split = pipeline.load_split(config.data.dir, 'general', 'train')
+  idx = np.arange(n_sentences)
+  src, tgt = split.rows(idx, 32)
+  params = model_lib.init_params(mc, jax.random.key(0))
+  tx, labels = optim.make_optimizer(config.optim, config.train.num_steps, params)
+  state = train.TrainState(step=jnp.int32(0), params=params, opt_state=tx.init(params))
+  return model, tx, labels, state, {'inputs': src, 'targets': tgt}
+
+
+def test_tiny_model_overfits_a_handful_of_pairs():
+  config = _tiny_config(**{'optim.warmup_steps': 10, 'train.num_steps': 150})
+  model, tx, labels, state, batch = _step_setup(config, 8)
+  step = jax.jit(train.make_train_step(model, tx, labels, 0.0))
+  rng = jax.random.key(1)
+  first = None
+  for _ in range(150):
+    state, sums = step(state, batch, rng)
+    nll = float(sums['nll_sum'] / sums['tokens'])
+    first = nll if first is None else first
+  assert first > 3.0, first  # Starts near log(vocab).
+  assert nll < 0.05, f'loss {nll} after 150 steps on 8 pairs'
+  assert float(sums['correct'] / sums['tokens']) == 1.0
+
+
+def test_train_step_compiles_once():
+  config = _tiny_config()
+  model, tx, labels, state, batch = _step_setup(config, 8)
+  traces = []
+  fn = train.make_train_step(model, tx, labels, 0.0)
+
+  def counted(*args):
+    traces.append(1)  # Runs only while tracing.
+    return fn(*args)
+
+  step = jax.jit(counted, donate_argnums=(0,))
+  rng = jax.random.key(0)
+  for i in range(5):
+    shifted = {k: np.roll(v, i, axis=0) for k, v in batch.items()}
+    state, _ = step(state, shifted, rng)
+  assert len(traces) == 1
+
+
+def test_jit_and_pmap_on_8_devices_match_one_device(tmp_path):
+  assert jax.device_count() == 8
+  overrides = {'train.num_steps': 12, 'train.log_every': 1, 'train.eval_every': 1000,
+               'train.checkpoint_every': 1000}
+  jit_dir, pmap_dir, one_dir = (str(tmp_path / n) for n in ('jit', 'pmap', 'one'))
+  train.train_and_evaluate(_tiny_config(**overrides), jit_dir)
+  train.train_and_evaluate(_tiny_config(**overrides, **{'train.parallel': 'pmap'}), pmap_dir)
+  # One device: a fresh process, since the device count is fixed when JAX starts.
+  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=1')
+  args = [f'--config.{k}={v}' for k, v in overrides.items()] + [
+      '--config.train.export_at_end=False', '--config.train.eval_decode_sentences=0']
+  subprocess.run([sys.executable, '-m', 'pyhanzi_jax.main', '--config=configs/tiny.py',
+                  f'--workdir={one_dir}', *args], cwd=ROOT, env=env, check=True,
+                 capture_output=True)
+  a, b, c = _losses(jit_dir), _losses(pmap_dir), _losses(one_dir)
+  assert sorted(a) == list(range(1, 13))
+  for s in a:
+    np.testing.assert_allclose([b[s], c[s]], a[s], rtol=2e-4, err_msg=f'step {s}')
+  assert a[12] < a[1]
+
+
+def _run(workdir, *extra, **kw):
+  return subprocess.Popen(
+      [sys.executable, '-m', 'pyhanzi_jax.main', '--config=configs/tiny.py', f'--workdir={workdir}',
+       '--config.train.num_steps=60', '--config.train.checkpoint_every=5',
+       '--config.train.eval_every=1000', '--config.train.export_at_end=False',
+       '--config.train.eval_decode_sentences=0', *extra],
+      cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kw)
+
+
+def _final_params(workdir):
+  from pyhanzi_jax import checkpoint as ckpt_lib
+  config = _tiny_config()
+  pv, hv = train.load_vocabs(config.data.dir)
+  mc = model_lib.ModelConfig.from_config(config.model, len(pv), len(hv))
+  abstract = jax.eval_shape(lambda: model_lib.init_params(mc, jax.random.key(0)))
+  params, step, _ = ckpt_lib.restore_params_from_workdir(workdir, abstract)
+  return params, step
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
+  full, killed = str(tmp_path / 'full'), str(tmp_path / 'killed')
+  p = _run(full)
+  assert p.wait(timeout=300) == 0, p.stdout.read().decode()
+  p = _run(killed)
+  ckpt_dir = os.path.join(killed, 'checkpoints')
+  deadline = time.time() + 240
+  # Kill it hard once a checkpoint past step 10 exists and before it finishes.
+  while time.time() < deadline:
+    steps = [int(d) for d in os.listdir(ckpt_dir) if d.isdigit()] if os.path.isdir(ckpt_dir) else []
+    if steps and max(steps) >= 10:
+      break
+    time.sleep(0.05)
+  p.send_signal(signal.SIGKILL)
+  p.wait()
+  assert max(steps) < 60, 'the run finished before it could be killed'
+  p = _run(killed)
+  out = p.communicate(timeout=300)[0].decode()
+  assert p.returncode == 0, out
+  assert 'resumed from' in out
+  a, sa = _final_params(full)
+  b, sb = _final_params(killed)
+  assert sa == sb == 60
+  jax.tree.map(np.testing.assert_array_equal, a, b)
+
+
+def test_config_typo_is_a_clear_error():
+  r = subprocess.run([sys.executable, '-m', 'pyhanzi_jax.main', '--config=configs/tiny.py',
+                      '--workdir=/tmp/unused', '--config.train.nmu_steps=3'],
+                     cwd=ROOT, capture_output=True, text=True)
+  assert r.returncode == 2
+  assert 'Did you mean "num_steps"' in r.stderr
+  assert 'Traceback' not in r.stderr
+
+
+def test_missing_data_dir_is_a_clear_error(tmp_path):
+  r = subprocess.run([sys.executable, '-m', 'pyhanzi_jax.main', '--config=configs/tiny.py',
+                      f'--workdir={tmp_path}', f'--config.data.dir={tmp_path}/nothing'],
+                     cwd=ROOT, capture_output=True, text=True)
+  assert r.returncode == 1
+  assert 'configs/prepare.py' in r.stderr and 'Traceback' not in r.stderr
