@@ -106,7 +106,7 @@ def make_train_step(model, tx, labels, label_smoothing: float) -> Callable:
     grads, sums = grads_and_metrics(state.params, batch, rng, model=model, labels=labels,
                                     label_smoothing=label_smoothing)
     state, grads = apply_gradients(state, grads, sums['tokens'], tx)
-    sums['grad_norm'] = optax.global_norm(grads)
+    sums['grad_norm'] = optax.tree.norm(grads)
     return state, sums
   return train_step
 
@@ -120,7 +120,7 @@ def make_pmap_train_step(model, tx, labels, label_smoothing: float,
                                     label_smoothing=label_smoothing)
     grads, sums = jax.lax.psum((grads, sums), axis_name)
     state, grads = apply_gradients(state, grads, sums['tokens'], tx)
-    sums['grad_norm'] = optax.global_norm(grads)
+    sums['grad_norm'] = optax.tree.norm(grads)
     return state, sums
   return train_step
 
