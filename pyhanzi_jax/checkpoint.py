@@ -226,3 +226,36 @@ def load_bundle(path: str, compute_dtype: str | None = None) -> Bundle:
   if got != want:
     raise CheckpointError(f'{path}: parameter shapes do not match the model config')
   return Bundle(model_config, params, pinyin_vocab, hanzi_vocab, meta)
+
+
+def load_model(path: str) -> Bundle:
+  """A bundle directory, or a training workdir (its export/, else its best or latest checkpoint
+  with the config.json the trainer wrote beside it)."""
+  from pyhanzi_jax import model as model_lib  # pylint: disable=g-import-not-at-top
+  if not os.path.exists(path):
+    raise CheckpointError(f'model path {path!r} does not exist; pass a bundle directory '
+                          '(WORKDIR/export) or a training workdir')
+  if os.path.isfile(os.path.join(path, 'bundle.json')):
+    return load_bundle(path)
+  if os.path.isfile(os.path.join(path, 'export', 'bundle.json')):
+    return load_bundle(os.path.join(path, 'export'))
+  config_path = os.path.join(path, 'config.json')
+  if not os.path.isfile(config_path):
+    raise CheckpointError(f'{path} is neither a model bundle (bundle.json) nor a training '
+                          'workdir (config.json)')
+  with open(config_path, encoding='utf-8') as f:
+    config = json.load(f)
+  data_dir = config['data']['dir']
+  vocabs = [os.path.join(data_dir, 'vocab', f) for f in ('pinyin.txt', 'hanzi.txt')]
+  if not all(os.path.isfile(v) for v in vocabs):
+    raise CheckpointError(f'{path} was trained on {data_dir}, whose vocabularies are gone; '
+                          'export the model with its vocabularies instead')
+  pinyin_vocab, hanzi_vocab = (vocab_lib.Vocab.load(v) for v in vocabs)
+  fields = {f.name for f in dataclasses.fields(model_lib.ModelConfig)}
+  model_config = model_lib.ModelConfig(
+      src_vocab_size=len(pinyin_vocab), tgt_vocab_size=len(hanzi_vocab),
+      **{k: v for k, v in config['model'].items() if k in fields})
+  abstract = jax.eval_shape(lambda: model_lib.init_params(model_config, jax.random.key(0)))
+  params, step, sub = restore_params_from_workdir(path, abstract)
+  return Bundle(model_config, params, pinyin_vocab, hanzi_vocab,
+                {'from': f'{path}/{sub} step {step}', 'max_len': config['data']['max_len']})

@@ -67,3 +67,15 @@ def get_config():
   c.distributed.num_processes = 0    # 0: from the environment.
   c.distributed.process_id = -1      # -1: from the environment.
   return c
+
+
+def load_sibling(name: str, here: str):
+  """`get_config()` of configs/<name>.py next to the file `here`, so one config can start
+  from another (fine-tuning from its pretraining config) without configs/ being a package."""
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  import os  # pylint: disable=g-import-not-at-top
+  path = os.path.join(os.path.dirname(os.path.abspath(here)), f'{name}.py')
+  spec = importlib.util.spec_from_file_location(f'_pyhanzi_config_{name}', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()

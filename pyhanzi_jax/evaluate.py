@@ -65,5 +65,44 @@ def _abbrev_or_syllable() -> frozenset:
   return frozenset(pinyin.SYLLABLES) | frozenset(pinyin.INITIAL_KEYS)
 
 
-def evaluate_from_config(config, workdir):
-  raise NotImplementedError('mode=evaluate arrives with the conversion issue; use `pyhanzi --eval`')
+def edit_distance(a: str, b: str) -> int:
+  prev = list(range(len(b) + 1))
+  for i, ca in enumerate(a, 1):
+    cur = [i]
+    for j, cb in enumerate(b, 1):
+      cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+    prev = cur
+  return prev[-1]
+
+
+def score_texts(predictions: list[str], references: list[str],
+                nbest: list[list[str]] | None = None) -> dict[str, float]:
+  """Text-level scores, the same definitions as the peer harness (shared/peers/README.md):
+  char_acc = 1 - sum(edit distance) / sum(len(reference)); sent_acc = exact match; topk_acc =
+  the reference among the candidates."""
+  dist = sum(edit_distance(p, r) for p, r in zip(predictions, references))
+  total = max(sum(len(r) for r in references), 1)
+  n = max(len(references), 1)
+  out = {'char_acc': 1.0 - dist / total,
+         'sent_acc': sum(p == r for p, r in zip(predictions, references)) / n,
+         'sentences': len(references)}
+  if nbest is not None:
+    out['topk_acc'] = sum(r in c for c, r in zip(nbest, references)) / n
+  return out
+
+
+def evaluate_from_config(config, workdir: str) -> dict:
+  """mode=evaluate: the workdir's model on each eval corpus' test split, three input forms;
+  writes WORKDIR/eval.json."""
+  import json  # pylint: disable=g-import-not-at-top
+  import os  # pylint: disable=g-import-not-at-top
+  from pyhanzi_jax import convert  # pylint: disable=g-import-not-at-top
+  conv = convert.Converter(workdir)
+  report = {}
+  for corpus in [c.strip() for c in config.data.eval_corpora.split(',') if c.strip()]:
+    path = os.path.join(config.data.dir, corpus, 'test.tsv')
+    report[corpus] = convert.evaluate_tsv(conv, path, limit=config.train.eval_decode_sentences)
+    print(corpus, json.dumps(report[corpus]), flush=True)
+  with open(os.path.join(workdir, 'eval.json'), 'w', encoding='utf-8') as f:
+    json.dump(report, f, indent=2)
+  return report

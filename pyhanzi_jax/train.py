@@ -236,6 +236,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
       abbrev=pipeline.AbbrevTable.from_vocab(pinyin_vocab),
       abbrev_prob=config.data.abbrev_prob,
       abbrev_syllable_prob=config.data.abbrev_syllable_prob)
+  unknown = int(np.count_nonzero(np.asarray(train_split.tgt) == vocab_lib.UNK))
+  if unknown:  # Fine-tuning keeps the pretrained vocabulary; say what it cannot write.
+    logging.warning('%s: %d of %d target characters (%.3f%%) are outside the vocabulary and '
+                    'are learned as <unk>; manifest.json lists them', train_split.name, unknown,
+                    len(train_split.tgt), 100 * unknown / max(len(train_split.tgt), 1))
   eval_corpora = [c.strip() for c in config.data.eval_corpora.split(',') if c.strip()]
   eval_splits = {c: pipeline.load_split(config.data.dir, c, 'valid') for c in eval_corpora}
   logging.info('%d processes, %d devices: global batch %d, %d rows per process, %d per device; '
@@ -353,7 +358,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     best = ckpt_lib.restore_params_from_workdir(workdir, ckpt_lib.abstract_like(
         _host(unreplicate(state).params)))
     ckpt_lib.export_bundle(export_dir, best[0], model_config, pinyin_vocab, hanzi_vocab,
-                           extra={'from': f'{workdir}/{best[2]} step {best[1]}'})
+                           extra={'from': f'{workdir}/{best[2]} step {best[1]}',
+                                  'max_len': config.data.max_len})
     logging.info('exported the %s checkpoint (step %d) to %s', best[2], best[1], export_dir)
   checkpointer.close()
   writer.close()

@@ -1,0 +1,336 @@
+r"""Conversion for people: the `Converter` API and the `pyhanzi` command.
+
+  >>> conv = Converter('runs/pretrain_cpu')     # a bundle or a training workdir; loaded once
+  >>> conv.convert('ni hao shi jie')
+  '你好世界'
+  >>> conv.candidates('nihao', k=3)             # [(text, log-probability), ...] best first
+
+Every input form of the parser works: spaced, apostrophes, run-together, tone digits,
+initials-only (`nh`) and mixes, with digits and punctuation passed through. Each line is parsed,
+encoded once and decoded by a pinyin-constrained beam search, so the output has one character per
+syllable and every character can be read as its syllable. Lines longer than the model's window
+are cut at punctuation, and pieces still too long are decoded in overlapping windows, each
+position taken from the window where it sits farthest from an edge.
+
+Command line (one output line per input line, flushed, so it can be driven as a subprocess):
+
+  pyhanzi ni hao shi jie                 # the best conversion
+  pyhanzi --nbest 5 nihao                # five candidates with scores
+  echo 'zhrmghg' | pyhanzi --json        # {"input": ..., "candidates": [{"text", "score"}]}
+  pyhanzi --eval data/general/test.tsv   # char / sentence / top-k accuracy, three input forms
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import time
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from pyhanzi_jax import candidates as candidates_lib
+from pyhanzi_jax import checkpoint as ckpt_lib
+from pyhanzi_jax import pinyin
+from pyhanzi_jax.data import vocab as vocab_lib
+
+# The model shipped with the package (issue: release model); None until one is exported there.
+RELEASE_MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'release')
+BATCH_BUCKETS = (1, 8, 64)   # Batch sizes decoding compiles for.
+WINDOW_OVERLAP = 8           # Tokens shared by neighbouring windows of an over-long piece.
+_BREAKS = frozenset('，。！？；：、,.!?;:…')
+
+
+class ConversionError(ValueError):
+  """Input that cannot be converted (wraps the parser's PinyinError with the same message)."""
+
+
+@dataclasses.dataclass
+class _Line:
+  tokens: list            # pinyin.Token
+  pieces: list            # [(start, end)] token ranges decoded separately
+
+
+def default_model_path() -> str:
+  if os.path.isfile(os.path.join(RELEASE_MODEL, 'bundle.json')):
+    return RELEASE_MODEL
+  raise ckpt_lib.CheckpointError(
+      'no model given and no release model is installed: pass --model PATH (a bundle directory '
+      'or a training workdir, e.g. runs/demo after `make demo`)')
+
+
+class Converter:
+  """Loads a model once; converts pinyin strings to characters."""
+
+  def __init__(self, model_path: str | None = None, *, beam_size: int = 4,
+               compute_dtype: str | None = None):
+    from pyhanzi_jax import decode as decode_lib  # pylint: disable=g-import-not-at-top
+    from pyhanzi_jax import model as model_lib  # pylint: disable=g-import-not-at-top
+    self._decode = decode_lib
+    bundle = ckpt_lib.load_model(model_path or default_model_path())
+    if compute_dtype:
+      bundle.model_config = dataclasses.replace(bundle.model_config, dtype=compute_dtype)
+    self.bundle = bundle
+    self.model = model_lib.Transformer(bundle.model_config)
+    import jax  # pylint: disable=g-import-not-at-top
+    self.params = jax.device_put(bundle.params)
+    self.pinyin_vocab, self.hanzi_vocab = bundle.pinyin_vocab, bundle.hanzi_vocab
+    self.table = candidates_lib.CandidateTable(self.pinyin_vocab, self.hanzi_vocab)
+    self.beam_size = beam_size
+    # Longest piece decoded at once: what training saw, within the model's position table.
+    trained = int(bundle.meta.get('max_len', bundle.model_config.max_len)) - 1
+    self.window = max(8, min(trained, bundle.model_config.max_len - 2))
+
+  # --- public API -------------------------------------------------------------------------
+
+  def convert(self, text: str) -> str:
+    return self.candidates(text, 1)[0][0]
+
+  def candidates(self, text: str, k: int = 5) -> list[tuple[str, float]]:
+    return self.candidates_batch([text], k)[0]
+
+  def convert_batch(self, texts: Sequence[str]) -> list[str]:
+    return [c[0][0] for c in self.candidates_batch(texts, 1)]
+
+  def candidates_batch(self, texts: Sequence[str], k: int = 5) -> list[list[tuple[str, float]]]:
+    """n-best (text, log-probability) lists, best first; raises ConversionError on a bad line.
+
+    A line cut into several pieces gets only its best conversion (the pieces' n-best lists do
+    not combine into a meaningful ranking).
+    """
+    lines = [self._parse(t) for t in texts]
+    beam = max(self.beam_size, k)
+    jobs = [(i, a, b) for i, line in enumerate(lines) for a, b in line.pieces]
+    results = self._decode_pieces([lines[i].tokens[a:b] for i, a, b in jobs], beam)
+    per_line: list[list] = [[] for _ in lines]
+    for (i, _, _), res in zip(jobs, results):
+      per_line[i].append(res)
+    out = []
+    for line, pieces in zip(lines, per_line):
+      if len(pieces) == 1:
+        out.append(pieces[0][:k])
+      else:
+        out.append([(''.join(p[0][0] for p in pieces), float(sum(p[0][1] for p in pieces)))])
+    return out
+
+  # --- internals --------------------------------------------------------------------------
+
+  def _parse(self, text: str) -> _Line:
+    try:
+      tokens = pinyin.parse(text)
+    except pinyin.PinyinError as e:
+      raise ConversionError(str(e)) from None
+    if not tokens:
+      raise ConversionError('empty input: type pinyin such as "ni hao" or "nh"')
+    return _Line(tokens, _split_pieces(tokens, self.window))
+
+  def _constraint_row(self, tok) -> list[int]:
+    if tok.kind == 'passthrough':
+      return [self.hanzi_vocab.id(tok.key)]  # UNK when unseen; replaced by the symbol itself.
+    ids = self.table.ids_for_key(tok.key, tok.tone) if tok.tone else []
+    return ids if ids and ids != [vocab_lib.UNK] else self.table.ids_for_key(tok.key)
+
+  def _decode_pieces(self, pieces: list[list], beam: int) -> list[list[tuple[str, float]]]:
+    """Decodes token lists (each <= window, or windowed here) grouped into bucketed batches."""
+    results: list = [None] * len(pieces)
+    long = [i for i, p in enumerate(pieces) if len(p) > self.window]
+    short = [i for i, p in enumerate(pieces) if len(p) <= self.window]
+    for i in long:
+      results[i] = [self._decode_windows(pieces[i], beam)]
+    short.sort(key=lambda i: len(pieces[i]))
+    max_batch = BATCH_BUCKETS[-1]
+    for start in range(0, len(short), max_batch):
+      group = short[start:start + max_batch]
+      for i, res in zip(group, self._decode_group([pieces[i] for i in group], beam)):
+        results[i] = res
+    return results
+
+  def _decode_group(self, group: list[list], beam: int) -> list[list[tuple[str, float]]]:
+    n = len(group)
+    batch = next(b for b in BATCH_BUCKETS if b >= n)
+    length = max(len(p) for p in group) + 1  # + EOS
+    src = np.zeros((batch, length), np.int32)
+    rows = []
+    for r in range(batch):
+      toks = group[r] if r < n else []
+      ids = [self.pinyin_vocab.id(t.key) for t in toks] + [vocab_lib.EOS]
+      src[r, :len(ids)] = ids
+      rows.append([self._constraint_row(t) for t in toks] + [[vocab_lib.EOS]])
+    rows = [r + [[vocab_lib.PAD]] * (length - len(r)) for r in rows]
+    constraints = self.table.for_rows(rows)
+    seqs, scores = self._decode.beam_search(self.model, self.params, src, beam_size=beam,
+                                            constraints=constraints, max_len=length - 1)
+    out = []
+    for r in range(n):
+      toks = group[r]
+      seen, cands = set(), []
+      for b in range(seqs.shape[1]):
+        text = self._render(toks, seqs[r, b, :len(toks)])
+        if text not in seen and np.isfinite(scores[r, b]) and scores[r, b] > -1e8:
+          seen.add(text)
+          cands.append((text, float(scores[r, b])))
+      out.append(cands)
+    return out
+
+  def _decode_windows(self, toks: list, beam: int) -> tuple[str, float]:
+    """Best conversion of a piece longer than the window, by overlapping windows."""
+    w, stride = self.window, self.window - WINDOW_OVERLAP
+    starts = list(range(0, len(toks) - w, stride)) + [len(toks) - w]
+    best = self._decode_pieces([toks[s:s + w] for s in starts], beam)
+    chars, score = [], 0.0
+    for pos in range(len(toks)):
+      # The window in which `pos` is farthest from an edge sees the most context around it.
+      j = max(range(len(starts)), key=lambda j: min(pos - starts[j], starts[j] + w - 1 - pos)
+              if starts[j] <= pos < starts[j] + w else -1)
+      chars.append(best[j][0][0][pos - starts[j]])
+    for b in best:
+      score += b[0][1]
+    return ''.join(chars), score
+
+  def _render(self, toks, ids) -> str:
+    out = []
+    for tok, i in zip(toks, ids):
+      out.append(tok.key if tok.kind == 'passthrough' else self.hanzi_vocab.tokens[int(i)])
+    return ''.join(out)
+
+
+def _split_pieces(tokens, window: int) -> list[tuple[int, int]]:
+  """Token ranges of at most about `window`, cut after punctuation where the line is longer."""
+  if len(tokens) <= window:
+    return [(0, len(tokens))]
+  pieces, start, last_break = [], 0, None
+  for i, tok in enumerate(tokens):
+    if tok.kind == 'passthrough' and tok.key in _BREAKS:
+      last_break = i
+    if i - start + 1 > window and last_break is not None and last_break >= start:
+      pieces.append((start, last_break + 1))
+      start, last_break = last_break + 1, None
+  pieces.append((start, len(tokens)))
+  return pieces  # A piece with no punctuation can stay long: _decode_windows handles it.
+
+
+# --- Evaluation of a TSV of (pinyin, hanzi) lines ---------------------------------------------
+
+FORMS = ('spaced', 'runtogether', 'initials')
+
+
+def input_form(syllables: Sequence[str], form: str) -> str:
+  """The same sentence as a person would type it: 'ni hao', 'nihao' or 'nh'.
+
+  Run-together text keeps an apostrophe where the parser would otherwise split differently
+  (as people type xi'an), so the test measures conversion, not segmentation ambiguity.
+  """
+  if form == 'spaced':
+    return ' '.join(syllables)
+  if form == 'initials':
+    return ''.join(pinyin.initial_key(s)[:-1] if s in pinyin.SYLLABLES else s for s in syllables)
+  if form == 'runtogether':
+    out = ''
+    for s in syllables:
+      trial = out + s
+      try:
+        parsed = [t.key for t in pinyin.parse(trial)]
+      except pinyin.PinyinError:
+        parsed = None
+      want = [t.key for t in pinyin.parse((out.replace("'", ' ') + ' ' + s).strip())]
+      out = trial if parsed == want else out + "'" + s
+    return out
+  raise ValueError(f'unknown input form {form!r}; choose from {FORMS}')
+
+
+def read_tsv(path: str) -> list[tuple[list[str], str]]:
+  rows = []
+  with open(path, encoding='utf-8') as f:
+    for n, line in enumerate(f, 1):
+      line = line.rstrip('\n')
+      if not line:
+        continue
+      if '\t' not in line:
+        raise ValueError(f'{path}:{n}: expected "pinyin<TAB>hanzi"')
+      py, hz = line.split('\t', 1)
+      rows.append((py.split(), hz))
+  return rows
+
+
+def evaluate_tsv(conv: Converter, path: str, forms: Iterable[str] = FORMS, k: int = 5,
+                 limit: int = 0) -> dict[str, dict[str, float]]:
+  from pyhanzi_jax import evaluate  # pylint: disable=g-import-not-at-top
+  rows = read_tsv(path)[:limit or None]
+  report = {}
+  for form in forms:
+    texts = [input_form(py, form) for py, _ in rows]
+    t0 = time.perf_counter()
+    nbest = conv.candidates_batch(texts, k)
+    seconds = time.perf_counter() - t0
+    report[form] = evaluate.score_texts([c[0][0] for c in nbest], [hz for _, hz in rows],
+                                        [[t for t, _ in c] for c in nbest])
+    report[form]['ms_per_sentence'] = 1000 * seconds / max(len(rows), 1)
+  return report
+
+
+# --- Command line -----------------------------------------------------------------------------
+
+def _parser() -> argparse.ArgumentParser:
+  ap = argparse.ArgumentParser(
+      prog='pyhanzi', description='Convert pinyin to Chinese characters.',
+      epilog='With no TEXT, reads standard input line by line and writes one line per line.')
+  ap.add_argument('text', nargs='*', help='pinyin, e.g. ni hao shi jie, nihao, nh')
+  ap.add_argument('--model', help='bundle directory or training workdir (default: release model)')
+  ap.add_argument('--nbest', type=int, default=1, metavar='K', help='print K candidates')
+  ap.add_argument('--beam', type=int, default=4, help='beam size (at least --nbest)')
+  ap.add_argument('--json', action='store_true', help='one JSON object per input line')
+  ap.add_argument('--eval', metavar='TSV', help='score a "pinyin<TAB>hanzi" file instead')
+  ap.add_argument('--forms', default=','.join(FORMS), help='input forms for --eval')
+  ap.add_argument('--topk', type=int, default=5, help='k of top-k accuracy for --eval')
+  ap.add_argument('--limit', type=int, default=0, help='--eval only the first N lines')
+  return ap
+
+
+def _emit(conv: Converter, text: str, args, out) -> bool:
+  try:
+    cands = conv.candidates(text, max(args.nbest, 1))
+    ok, error = True, None
+  except ConversionError as e:
+    cands, ok, error = [], False, str(e)
+    print(f'pyhanzi: {error}', file=sys.stderr, flush=True)
+  if args.json:
+    obj = {'input': text, 'candidates': [{'text': t, 'score': round(s, 4)} for t, s in cands]}
+    if error:
+      obj['error'] = error
+    out.write(json.dumps(obj, ensure_ascii=False) + '\n')
+  elif args.nbest > 1:
+    out.write('\t'.join(f'{t} ({s:.2f})' for t, s in cands) + '\n')
+  else:
+    out.write((cands[0][0] if cands else '') + '\n')
+  out.flush()
+  return ok
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  args = _parser().parse_args(argv)
+  try:
+    conv = Converter(args.model, beam_size=max(args.beam, args.nbest))
+  except (ckpt_lib.CheckpointError, FileNotFoundError, ValueError) as e:
+    print(f'pyhanzi: cannot load the model: {e}', file=sys.stderr)
+    return 2
+  if args.eval:
+    try:
+      report = evaluate_tsv(conv, args.eval, [f.strip() for f in args.forms.split(',')],
+                            args.topk, args.limit)
+    except (OSError, ValueError) as e:
+      print(f'pyhanzi: {e}', file=sys.stderr)
+      return 2
+    print(json.dumps(report, indent=2))
+    return 0
+  if args.text:
+    return 0 if _emit(conv, ' '.join(args.text), args, sys.stdout) else 1
+  failed = False
+  for line in sys.stdin:
+    failed |= not _emit(conv, line.rstrip('\r\n'), args, sys.stdout)
+  return 1 if failed else 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())

@@ -1,0 +1,129 @@
+"""The Converter API and the `pyhanzi` command on a tiny trained model."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from configs import tiny
+from pyhanzi_jax import convert
+from pyhanzi_jax import pinyin
+from pyhanzi_jax import train
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope='module')
+def workdir(tmp_path_factory):
+  wd = str(tmp_path_factory.mktemp('tiny'))
+  c = tiny.get_config()
+  c.train.num_steps = 40
+  c.train.eval_every = 40
+  c.train.eval_decode_sentences = 16
+  train.train_and_evaluate(c, wd)
+  return wd
+
+
+@pytest.fixture(scope='module')
+def conv(workdir):
+  return convert.Converter(os.path.join(workdir, 'export'))
+
+
+def _readable(ch, key):
+  return key in pinyin.char_readings(ch) if key in pinyin.SYLLABLES else True
+
+
+def test_output_length_and_readings_match_the_input(conv):
+  for text in ['ni hao shi jie', 'zhong guo ren min', "xi'an", 'wo men 3 ge ren。']:
+    toks = pinyin.parse(text)
+    out = conv.convert(text)
+    assert len(out) == len(toks), (text, out)
+    for ch, tok in zip(out, toks):
+      if tok.kind == 'passthrough':
+        assert ch == tok.key
+      else:
+        assert _readable(ch, tok.key), (text, out, ch, tok.key)
+
+
+def test_all_input_forms_convert(conv):
+  for text in ['nihao', 'NI3 HAO3', 'nh', 'zhongh renm', 'nv ren', 'nü ren', 'lu:']:
+    assert conv.convert(text)
+
+
+def test_candidates_are_sorted_distinct_and_batch_matches_single(conv):
+  cands = conv.candidates('shi jie', k=4)
+  scores = [s for _, s in cands]
+  assert scores == sorted(scores, reverse=True)
+  assert len({t for t, _ in cands}) == len(cands)
+  batch = conv.convert_batch(['shi jie', 'ni hao', 'zhong guo'])
+  assert batch == [conv.convert(t) for t in ['shi jie', 'ni hao', 'zhong guo']]
+
+
+def test_over_long_input_is_split_not_truncated(conv):
+  text = ' '.join(['ni hao shi jie'] * 40)  # 160 syllables, no punctuation: windows.
+  out = conv.convert(text)
+  assert len(out) == 160
+  text = '，'.join(['ni hao shi jie'] * 40)  # Cut at punctuation.
+  assert len(conv.convert(text)) == 160 + 39
+
+
+def test_bad_input_is_a_conversion_error(conv):
+  for text in ['', '   ', 'iphone', 'x' * 5000]:
+    with pytest.raises(convert.ConversionError):
+      conv.convert(text)
+
+
+def _cli(args, stdin=None):
+  return subprocess.run([sys.executable, '-m', 'pyhanzi_jax.convert', *args], cwd=ROOT,
+                        input=stdin, capture_output=True, text=True, timeout=300)
+
+
+def test_cli_streams_lines_reports_errors_and_continues(workdir):
+  r = _cli(['--model', workdir, '--json'], stdin='ni hao\niphone\n\nshi jie\n')
+  assert r.returncode == 1
+  rows = [json.loads(l) for l in r.stdout.splitlines()]
+  assert [row['input'] for row in rows] == ['ni hao', 'iphone', '', 'shi jie']
+  assert rows[0]['candidates'] and len(rows[0]['candidates'][0]['text']) == 2
+  assert 'error' in rows[1] and not rows[1]['candidates']
+  assert 'error' in rows[2]
+  assert 'iphone' in r.stderr and 'Traceback' not in r.stderr
+  r = _cli(['--model', workdir, '--nbest', '3', 'ni', 'hao'])
+  assert r.returncode == 0 and r.stdout.count('\t') >= 1
+
+
+def test_cli_missing_model_is_a_clear_error(tmp_path):
+  r = _cli(['--model', str(tmp_path / 'nope'), 'ni hao'])
+  assert r.returncode == 2
+  assert 'does not exist' in r.stderr and 'Traceback' not in r.stderr
+
+
+def test_corrupt_bundle_is_refused(workdir, tmp_path):
+  import shutil
+  bad = str(tmp_path / 'bundle')
+  shutil.copytree(os.path.join(workdir, 'export'), bad)
+  with open(os.path.join(bad, 'params.npz'), 'r+b') as f:
+    f.seek(100)
+    f.write(b'garbage')
+  r = _cli(['--model', bad, 'ni hao'])
+  assert r.returncode == 2 and 'checksum' in r.stderr
+
+
+def test_eval_mode_scores_three_forms(workdir):
+  path = os.path.join(tiny.get_config().data.dir, 'general', 'test.tsv')
+  r = _cli(['--model', workdir, '--eval', path, '--limit', '20'])
+  assert r.returncode == 0, r.stderr
+  report = json.loads(r.stdout)
+  assert set(report) == set(convert.FORMS)
+  for form in report.values():
+    assert 0.0 <= form['sent_acc'] <= form['topk_acc'] <= 1.0
+    assert 0.0 <= form['char_acc'] <= 1.0
+
+
+def test_input_forms_parse_back_to_the_syllables():
+  syl = ['xi', 'an', 'fang', 'an', 'zhong', 'guo']
+  assert [t.key for t in pinyin.parse(convert.input_form(syl, 'runtogether'))] == syl
+  assert [t.key for t in pinyin.parse(convert.input_form(syl, 'spaced'))] == syl
+  assert [t.key for t in pinyin.parse(convert.input_form(syl, 'initials'))] == [
+      pinyin.initial_key(s) for s in syl]

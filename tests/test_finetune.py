@@ -1,0 +1,107 @@
+"""Fine-tuning with the encoder frozen: bit-identical encoder, no optimizer state, less work."""
+import logging
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from configs import tiny
+from pyhanzi_jax import checkpoint as ckpt_lib
+from pyhanzi_jax import config_defaults
+from pyhanzi_jax import model as model_lib
+from pyhanzi_jax import optim
+from pyhanzi_jax import train
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _finetune_config(init_from, **overrides):
+  c = config_defaults.load_sibling('finetune_tiny', os.path.join(ROOT, 'configs', 'x.py'))
+  c.optim.init_from = init_from
+  c.train.export_at_end = False
+  c.train.eval_decode_sentences = 0
+  c.train.best_metric = 'domain/token_acc'
+  for k, v in overrides.items():
+    sect, name = k.split('.')
+    c[sect][name] = v
+  return c
+
+
+@pytest.fixture(scope='module')
+def pretrained(tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp('pretrain'))
+  c = tiny.get_config()
+  c.train.num_steps = 30
+  c.train.eval_every = 30
+  c.train.export_at_end = False
+  c.train.eval_decode_sentences = 0
+  c.train.best_metric = 'general/token_acc'
+  train.train_and_evaluate(c, workdir)
+  return workdir
+
+
+def _params(workdir, config):
+  pv, hv = train.load_vocabs(config.data.dir)
+  mc = model_lib.ModelConfig.from_config(config.model, len(pv), len(hv))
+  abstract = jax.eval_shape(lambda: model_lib.init_params(mc, jax.random.key(0)))
+  return ckpt_lib.restore_params_from_workdir(workdir, abstract)[0]
+
+
+def test_frozen_encoder_is_bit_identical_and_decoder_moves(pretrained, tmp_path, caplog):
+  config = _finetune_config(pretrained, **{'train.num_steps': 20})
+  before = _params(pretrained, config)
+  with caplog.at_level(logging.INFO):
+    train.train_and_evaluate(config, str(tmp_path))
+  after = _params(str(tmp_path), config)
+  for a, b in zip(jax.tree.leaves(before['encoder']), jax.tree.leaves(after['encoder'])):
+    np.testing.assert_array_equal(a, b)
+  moved = [not np.array_equal(a, b) for a, b in
+           zip(jax.tree.leaves(before['decoder']), jax.tree.leaves(after['decoder']))]
+  assert all(moved), f'{moved.count(False)} decoder leaves did not change'
+  # The start-up log shows what is frozen.
+  assert 'encoder/' in caplog.text and 'FROZEN' in caplog.text
+
+
+def _state_for(frozen):
+  config = _finetune_config('', **{'optim.frozen': frozen})
+  pv, hv = train.load_vocabs(config.data.dir)
+  mc = model_lib.ModelConfig.from_config(config.model, len(pv), len(hv))
+  params = model_lib.init_params(mc, jax.random.key(0))
+  tx, labels = optim.make_optimizer(config.optim, 100, params)
+  return mc, params, tx, labels
+
+
+def _nbytes(tree):
+  return sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(tree))
+
+
+def test_frozen_leaves_have_no_optimizer_state():
+  _, params, tx, _ = _state_for('encoder/.*')
+  _, _, tx_full, _ = _state_for('')
+  frozen_state = _nbytes(tx.init(params))
+  full_state = _nbytes(tx_full.init(params))
+  decoder, encoder = _nbytes(params['decoder']), _nbytes(params['encoder'])
+  # Adam keeps two moments per trainable parameter, plus a few scalar counters.
+  assert 2 * decoder <= frozen_state < 2 * decoder + 1024
+  assert 2 * (decoder + encoder) <= full_state < 2 * (decoder + encoder) + 1024
+
+
+def test_frozen_step_compiles_to_less_work():
+  flops = {}
+  for frozen in ('encoder/.*', ''):
+    mc, params, tx, labels = _state_for(frozen)
+    model = model_lib.Transformer(mc)
+    state = train.TrainState(step=jnp.int32(0), params=params, opt_state=tx.init(params))
+    batch = {'inputs': jnp.ones((16, 32), jnp.int32), 'targets': jnp.ones((16, 32), jnp.int32)}
+    step = jax.jit(train.make_train_step(model, tx, labels, 0.0))
+    cost = step.lower(state, batch, jax.random.key(0)).compile().cost_analysis()
+    flops[frozen or 'none'] = cost['flops']
+  # No encoder backward pass, no encoder optimizer update.
+  assert flops['encoder/.*'] < 0.85 * flops['none'], flops
+
+
+def test_a_pattern_that_matches_nothing_is_an_error():
+  with pytest.raises(ValueError, match='match no parameter'):
+    _state_for('encodr/.*')
