@@ -84,29 +84,33 @@ def shift_right(x: jax.Array, bos: int = BOS) -> jax.Array:
 
 
 def _attend(q, k, v, mask, dtype):
-  """Dot-product attention. q [b, t, h, d]; k, v [bk, s, h, d] with b a multiple of bk.
+  """Dot-product attention. q [b, t, h, d]; k, v [bk, h, s, d] with b a multiple of bk.
 
+  Keys and values are heads-major ([batch, heads, length, head_dim]): XLA:CPU's batched dots
+  take them as they are, where [batch, length, heads, head_dim] made it transpose the whole KV
+  cache at every decoding step (measured 4x slower per step).
   When b = bk * w the w consecutive query rows of one example (its beams) share the example's
   keys: they are folded into the query axis rather than tiling k and v. mask broadcasts to
-  [bk, 1, w * t, s] (or is None). Softmax in float32.
+  [bk, 1, w * t, s] (or is None). Softmax in float32. Returns (weights [bk, h, w * t, s],
+  a function weights -> [b, t, h, d]) so that dropout can go in between.
   """
   b, t, h, d = q.shape
   bk = k.shape[0]
   if b != bk:
     q = q.reshape(bk, (b // bk) * t, h, d)
   q = q * jnp.asarray(1.0 / np.sqrt(d), dtype)
-  logits = jnp.einsum('bqhd,bkhd->bhqk', q, k, preferred_element_type=jnp.float32)
+  logits = jnp.einsum('bqhd,bhkd->bhqk', q, k, preferred_element_type=jnp.float32)
   if mask is not None:
     logits = jnp.where(mask, logits, NEG_INF)
   weights = jax.nn.softmax(logits, axis=-1).astype(dtype)
-  return weights, lambda w: jnp.einsum('bhqk,bkhd->bqhd', w, v).reshape(b, t, h, d)
+  return weights, lambda w: jnp.einsum('bhqk,bhkd->bqhd', w, v).reshape(b, t, h, d)
 
 
 class Attention(nn.Module):
   """Multi-head attention with flax's MultiHeadDotProductAttention parameter layout.
 
-  Self-attention with `decode=True` keeps 'cached_key', 'cached_value' ([batch, max_len,
-  heads, head_dim]) and 'cache_index' in the 'cache' collection, like flax's `decode=True`.
+  Self-attention with `decode=True` keeps 'cached_key', 'cached_value' ([batch, heads,
+  max_len, head_dim]) and 'cache_index' in the 'cache' collection, like flax's `decode=True`.
   Cross-attention takes precomputed `kv` (see `kv`), so a decoding loop projects the encoder
   output once per sentence instead of once per step.
   """
@@ -125,8 +129,8 @@ class Attention(nn.Module):
     self.attention_dropout = nn.Dropout(c.attention_dropout_rate)
 
   def kv(self, x):
-    """[batch, length, emb] -> (keys, values), each [batch, length, heads, head_dim]."""
-    return self.key(x), self.value(x)
+    """[batch, length, emb] -> (keys, values), each [batch, heads, length, head_dim]."""
+    return self.key(x).transpose(0, 2, 1, 3), self.value(x).transpose(0, 2, 1, 3)
 
   @nn.compact  # Only so the cache variables can be created here; submodules are in setup.
   def __call__(self, x, *, mask=None, kv=None, decode: bool = False, deterministic: bool = True):
@@ -143,11 +147,11 @@ class Attention(nn.Module):
           if x.shape[1] != 1:
             raise ValueError(f'decode=True takes one position per call, got {x.shape[1]}')
           i = cache_index.value
-          cached_key.value = jax.lax.dynamic_update_slice(cached_key.value, k, (0, i, 0, 0))
-          cached_value.value = jax.lax.dynamic_update_slice(cached_value.value, v, (0, i, 0, 0))
+          cached_key.value = jax.lax.dynamic_update_slice(cached_key.value, k, (0, 0, i, 0))
+          cached_value.value = jax.lax.dynamic_update_slice(cached_value.value, v, (0, 0, i, 0))
           cache_index.value = i + 1
           k, v = cached_key.value, cached_value.value
-          mask = (jnp.arange(k.shape[1]) <= i)[None, None, None, :]
+          mask = (jnp.arange(k.shape[2]) <= i)[None, None, None, :]
     else:
       k, v = kv
     weights, mix = _attend(q, k, v, mask, self.config.dtype)
@@ -260,16 +264,22 @@ class OutputProjection(nn.Module):
     return logits + self.bias.astype(jnp.float32)
 
   def candidates(self, x, ids):
-    """x [batch, length, emb], ids [batch, length, k] (-1 = none) -> [batch, length, k] float32.
+    """x [b, t, emb], ids [bk, t, k] (-1 = none) -> [b, t, k] float32; b a multiple of bk.
 
-    Entries with id -1 get NEG_INF, so a softmax over the last axis is the full-vocabulary
-    softmax restricted (renormalised) to the candidates.
+    When b = bk * w, the w consecutive rows of x (one example's beams) share their example's
+    candidate list, so the rows are gathered once per example. Entries with id -1 get NEG_INF:
+    a softmax over the last axis is then the full-vocabulary softmax restricted (renormalised)
+    to the candidates.
     """
+    b, t, _ = x.shape
+    bk = ids.shape[0]
     safe = jnp.maximum(ids, 0)
-    rows = jnp.take(self.embedding, safe, axis=0).astype(self.config.dtype)  # [b, t, k, emb]
-    logits = jnp.einsum('btd,btkd->btk', x, rows, preferred_element_type=jnp.float32)
-    logits = logits + jnp.take(self.bias, safe).astype(jnp.float32)
-    return jnp.where(ids >= 0, logits, NEG_INF)
+    rows = jnp.take(self.embedding, safe, axis=0).astype(self.config.dtype)  # [bk, t, k, emb]
+    x = x.reshape(bk, b // bk, t, x.shape[-1])
+    logits = jnp.einsum('bwtd,btkd->bwtk', x, rows, preferred_element_type=jnp.float32)
+    logits = logits + jnp.take(self.bias, safe).astype(jnp.float32)[:, None]
+    logits = jnp.where(ids[:, None] >= 0, logits, NEG_INF)
+    return logits.reshape(b, t, -1)
 
 
 class Decoder(nn.Module):
@@ -333,7 +343,7 @@ class Transformer(nn.Module):
     return self.encoder(inputs, train=train)
 
   def cross_kv(self, encoded):
-    """Per decoder block, the cross-attention (keys, values) [batch, src_len, heads, head_dim].
+    """Per decoder block, the cross-attention (keys, values) [batch, heads, src_len, head_dim].
 
     Pass the result as `decode(..., cross_kv=...)` to skip re-projecting `encoded` every step.
     """
@@ -347,8 +357,9 @@ class Transformer(nn.Module):
     inputs: [src_batch, src_len] source ids, for the padding mask.
     decoder_inputs: [batch, tgt_len] (BOS-shifted targets); batch a multiple of src_batch,
       the rows of one example consecutive. With decode=True, tgt_len is 1 once the cache exists.
-    candidate_ids: optional [batch, tgt_len, k] target ids (-1 = none): then the logits are
-      [batch, tgt_len, k] for just those rows of the output projection (NEG_INF for -1).
+    candidate_ids: optional [src_batch, tgt_len, k] target ids (-1 = none), shared by the rows
+      of one example: then the logits are [batch, tgt_len, k] for just those rows of the
+      output projection (NEG_INF for -1).
     """
     return self.decoder(encoded, inputs, decoder_inputs, train=train, decode=decode,
                         cross_kv=cross_kv, candidate_ids=candidate_ids)

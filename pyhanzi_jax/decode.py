@@ -1,0 +1,290 @@
+"""Greedy and beam search for the Transformer, optionally constrained by the pinyin.
+
+Everything for one batch is one compiled function: the encoder runs once, the decoder then takes
+one position per step from its KV cache ('cache' collection, `decode=True`) inside a
+`lax.while_loop`, and the loop ends as soon as every hypothesis has written EOS.
+
+Pinyin-constrained decoding (docs/DESIGN.md): the caller gives, for each source position i, the
+target ids syllable i may be written as, `constraints` [batch, src_len, k] padded with -1. Step i
+may only emit those ids, and the step after the last source token may only emit EOS, so every
+output has exactly as many characters as the input has tokens. The step then scores only those
+k rows of the output projection (`scoring='candidates'`, the default) instead of all of them
+(`scoring='full'`, which masks the full-vocabulary logits and gives the same result).
+
+Scores are log-probabilities of the whole sequence including EOS. Under constraints they are
+normalised over each step's candidates, i.e. log p(output | output obeys the constraints) as the
+model sees it step by step.
+
+Compilation: one jitted function per (model config, beam size, options), which jax.jit then
+specialises per (batch, source bucket, candidate bucket). Source lengths are padded up to a
+multiple of `LENGTH_BUCKET` and candidate counts to a power of two, so a stream of sentences of
+varied length reuses a handful of compiled programs; the cache shapes are derived from those
+static shapes while tracing, never rebuilt per call.
+
+The search itself (`search`) knows nothing about Transformers: it takes a
+`step_fn(ids, step, cache) -> (log_probs, token_ids, cache)`, as t5x and flax's decoders do, so
+it can be tested against a toy model whose best path is known.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from pyhanzi_jax.data.vocab import BOS, EOS, PAD, UNK
+from pyhanzi_jax.model import NEG_INF, Transformer
+
+LENGTH_BUCKET = 4   # Source lengths are padded up to a multiple of this.
+MIN_CANDIDATES = 8  # Candidate lists are padded up to a power of two, at least this.
+
+# Incremented each time a decoding function is traced (not run); tests read it to prove that
+# equal shapes compile once.
+TRACE_COUNT = {'n': 0}
+
+# step_fn(ids [rows], step scalar, cache) -> (log_probs [rows, c], token_ids [rows, c], cache)
+StepFn = Callable[[jax.Array, jax.Array, Any], tuple]
+
+
+def brevity_penalty(alpha: float, length):
+  """t5x/GNMT length normalisation ((5 + length) / 6) ** alpha."""
+  return ((5.0 + length) / 6.0) ** alpha
+
+
+def _gather_rows(tree, rows):
+  """Reorder the leading (beam-row) axis of every non-scalar leaf: leaf[rows]."""
+  return jax.tree.map(lambda x: x if x.ndim == 0 else jnp.take(x, rows, axis=0), tree)
+
+
+def search(step_fn: StepFn, cache, *, batch_size: int, beam_size: int, num_steps: int,
+           eos_id: int = EOS, length_penalty: float = 0.0):
+  """Beam search over `step_fn`; beam_size 1 is greedy search. Traceable (call under jit).
+
+  Rows are example-major: row b * beam_size + w is beam w of example b; `cache` leaves that
+  are not scalars have that leading axis and follow their beam when beams are reordered.
+  step_fn gets the token each row chose last ([rows] int32; PAD at step 0, where step_fn
+  feeds BOS itself) and the step number, and returns log-probabilities over c choices with the
+  token id of each choice (token_ids may be [c] when the same for every row).
+
+  Returns (sequences [batch, beam, num_steps] int32 with EOS kept and PAD after it,
+           scores [batch, beam] float32 sums of log-probabilities),
+  sorted best first by score / brevity_penalty(length_penalty, length incl. EOS).
+  Hypotheses that found no path (fewer than beam_size exist) score <= NEG_INF / 2.
+  A finished hypothesis keeps its slot and its score; the loop stops when all are finished.
+  """
+  b, w = batch_size, beam_size
+  n = b * w
+  # Only beam 0 is live at first, so the first step does not fill the beam with copies.
+  scores = jnp.tile(jnp.where(jnp.arange(w) == 0, 0.0, NEG_INF).astype(jnp.float32), (b, 1))
+  state = dict(
+      step=jnp.array(0, jnp.int32),
+      last=jnp.full((n,), PAD, jnp.int32),
+      sequences=jnp.full((b, w, num_steps), PAD, jnp.int32),
+      scores=scores,
+      finished=jnp.zeros((b, w), bool),
+      cache=cache,
+  )
+
+  def cond(s):
+    return (s['step'] < num_steps) & ~jnp.all(s['finished'])
+
+  def body(s):
+    log_probs, token_ids, cache = step_fn(s['last'], s['step'], s['cache'])
+    c = log_probs.shape[-1]
+    log_probs = log_probs.astype(jnp.float32).reshape(b, w, c)
+    token_ids = jnp.broadcast_to(token_ids, (n, c)).astype(jnp.int32).reshape(b, w, c)
+    # A finished hypothesis has one way on: PAD at no cost.
+    finished = s['finished'][..., None]
+    stay = jnp.where(jnp.arange(c) == 0, 0.0, NEG_INF)
+    log_probs = jnp.where(finished, stay, log_probs)
+    token_ids = jnp.where(finished, PAD, token_ids)
+    total = (s['scores'][..., None] + log_probs).reshape(b, w * c)
+    if w == 1:
+      best = jnp.argmax(total, axis=-1)[:, None]
+      new_scores = jnp.take_along_axis(total, best, axis=-1)
+    else:
+      new_scores, best = jax.lax.top_k(total, w)  # [b, w]
+    parent = best // c
+    tokens = jnp.take_along_axis(token_ids.reshape(b, w * c), best, axis=-1)
+    sequences = s['sequences']
+    finished = s['finished']
+    if w > 1:
+      sequences = jnp.take_along_axis(sequences, parent[..., None], axis=1)
+      finished = jnp.take_along_axis(finished, parent, axis=1)
+      rows = (jnp.arange(b)[:, None] * w + parent).reshape(n)
+      cache = _gather_rows(cache, rows)
+    sequences = jax.lax.dynamic_update_slice_in_dim(
+        sequences, tokens[..., None], s['step'], axis=2)
+    return dict(step=s['step'] + 1, last=tokens.reshape(n), sequences=sequences,
+                scores=new_scores, finished=finished | (tokens == eos_id), cache=cache)
+
+  state = jax.lax.while_loop(cond, body, state)
+  sequences, scores = state['sequences'], state['scores']
+  if w > 1:
+    eos_at = jnp.argmax(sequences == eos_id, axis=-1)
+    length = jnp.where(jnp.any(sequences == eos_id, axis=-1), eos_at + 1, num_steps)
+    order = jnp.argsort(-scores / brevity_penalty(length_penalty, length), axis=-1)
+    sequences = jnp.take_along_axis(sequences, order[..., None], axis=1)
+    scores = jnp.take_along_axis(scores, order, axis=1)
+  return sequences, scores
+
+
+def _bucket(n: int, multiple: int) -> int:
+  return max(multiple, -(-n // multiple) * multiple)
+
+
+def _pow2_bucket(n: int) -> int:
+  return max(MIN_CANDIDATES, 1 << max(0, int(n) - 1).bit_length())
+
+
+def _step_candidates(constraints, src_len, step, max_len):
+  """constraints [b, s, k], src_len [b] -> the ids allowed at `step`, [b, k] (-1 = none)."""
+  s, k = constraints.shape[1], constraints.shape[2]
+  ids = jax.lax.dynamic_index_in_dim(constraints, jnp.minimum(step, s - 1), axis=1,
+                                     keepdims=False)
+  # A position with no candidate would leave nothing to choose: write UNK there.
+  ids = jnp.where(jnp.all(ids < 0, axis=-1, keepdims=True) & (jnp.arange(k) == 0), UNK, ids)
+  eos_only = jnp.where(jnp.arange(k) == 0, EOS, -1)
+  done = (step >= src_len) | (step >= max_len)
+  return jnp.where(done[:, None], eos_only, ids)
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled(model: Transformer, beam_size: int, max_len: int, constrained: bool, scoring: str,
+              length_penalty: float):
+  """The jitted search for one model and one set of options (jit caches per shape)."""
+  num_steps = max_len + 1  # max_len tokens, then EOS.
+
+  def run(params, inputs, constraints):
+    TRACE_COUNT['n'] += 1
+    b, s = inputs.shape
+    n = b * beam_size
+    variables = {'params': params}
+    encoded = model.apply(variables, inputs, method='encode')
+    cross_kv = model.apply(variables, encoded, method='cross_kv')
+    # Cache shapes come from the static shapes, once per trace (never per call).
+    cache_shapes = jax.eval_shape(
+        lambda p: model.apply({'params': p}, encoded, inputs, jnp.zeros((n, num_steps), jnp.int32),
+                              decode=True, cross_kv=cross_kv, method='decode',
+                              mutable=['cache'])[1]['cache'], params)
+    cache = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), cache_shapes)
+    src_len = jnp.sum((inputs != PAD) & (inputs != EOS), axis=1)  # [b]
+    vocab = model.config.tgt_vocab_size
+
+    def step_fn(last, step, cache):
+      ids = jnp.where(step == 0, BOS, last)[:, None]
+      apply = functools.partial(model.apply, {'params': params, 'cache': cache}, None, inputs,
+                                ids, decode=True, cross_kv=cross_kv, method='decode',
+                                mutable=['cache'])
+      if constrained:
+        allowed = _step_candidates(constraints, src_len, step, max_len)  # [b, k]
+        token_ids = jnp.repeat(jnp.where(allowed >= 0, allowed, PAD), beam_size, axis=0)
+        if scoring == 'candidates':
+          logits, mutated = apply(candidate_ids=allowed[:, None, :])  # [n, 1, k]
+          return jax.nn.log_softmax(logits[:, 0]), token_ids, mutated['cache']
+        logits, mutated = apply()  # [n, 1, vocab]
+        cols = jnp.where(allowed >= 0, allowed, vocab)  # Out of range: dropped.
+        mask = jnp.zeros((b, vocab), bool).at[jnp.arange(b)[:, None], cols].set(
+            True, mode='drop')
+        logits = jnp.where(mask[:, None], logits[:, 0].reshape(b, beam_size, vocab), NEG_INF)
+        log_probs = jax.nn.log_softmax(logits).reshape(n, vocab)
+        return log_probs, jnp.arange(vocab, dtype=jnp.int32), mutated['cache']
+      logits, mutated = apply()
+      log_probs = jax.nn.log_softmax(logits[:, 0])
+      # PAD and BOS are never output (not renormalised: scores stay the model's log-probs).
+      vocab_ids = jnp.arange(vocab)
+      log_probs = jnp.where((vocab_ids == PAD) | (vocab_ids == BOS), NEG_INF, log_probs)
+      # Past max_len only EOS remains: every output ends within max_len tokens.
+      eos_only = jnp.where(vocab_ids == EOS, 0.0, NEG_INF)
+      log_probs = jnp.where(step >= max_len, eos_only, log_probs)
+      return log_probs, jnp.arange(vocab, dtype=jnp.int32), mutated['cache']
+
+    sequences, scores = search(step_fn, cache, batch_size=b, beam_size=beam_size,
+                               num_steps=num_steps, length_penalty=length_penalty)
+    sequences = jnp.where(sequences == EOS, PAD, sequences)[..., :max_len]
+    return sequences, scores
+
+  return jax.jit(run)
+
+
+def _prepare(model: Transformer, inputs, constraints, max_len):
+  """Pads inputs/constraints (numpy, host side) to their buckets; returns the static max_len."""
+  inputs = np.asarray(inputs)
+  if inputs.ndim != 2:
+    raise ValueError(f'inputs must be [batch, src_len], got shape {inputs.shape}')
+  b, s = inputs.shape
+  limit = model.config.max_len - 1  # max_len tokens + EOS need max_len + 1 positions.
+  if s > limit:
+    raise ValueError(f'inputs of length {s} exceed what the model decodes in one piece '
+                     f'({limit}); split them first')
+  s_pad = min(_bucket(s, LENGTH_BUCKET), limit)
+  padded = np.zeros((b, s_pad), np.int32)  # PAD = 0
+  padded[:, :s] = inputs
+  if constraints is not None:
+    constraints = np.asarray(constraints)
+    if constraints.ndim != 3 or constraints.shape[:2] != (b, s):
+      raise ValueError(f'constraints must be [batch, src_len, k] = [{b}, {s}, k], '
+                       f'got {constraints.shape}')
+    k = constraints.shape[2]
+    padded_c = np.full((b, s_pad, _pow2_bucket(k)), -1, np.int32)
+    padded_c[:, :s, :k] = constraints
+    constraints = padded_c
+  if max_len is None:
+    max_len = s_pad
+  if not 1 <= max_len <= limit:
+    raise ValueError(f'max_len={max_len} must be in [1, {limit}]')
+  return padded, constraints, int(max_len), s
+
+
+def beam_search(model: Transformer, params, inputs, *, beam_size: int = 4, constraints=None,
+                max_len: Optional[int] = None, length_penalty: float = 0.6,
+                scoring: str = 'candidates'):
+  """n-best conversions of a batch of pinyin id sequences.
+
+  Args:
+    model: the Transformer (its config fixes the shapes).
+    params: its parameters {'encoder': ..., 'decoder': ...}.
+    inputs: [batch, src_len] int pinyin ids, PAD=0 after each sentence (an EOS is allowed).
+    beam_size: hypotheses kept per sentence.
+    constraints: optional [batch, src_len, k] int ids allowed at each source position, padded
+      with -1. Given, output i is one of constraints[:, i] and the output has exactly as many
+      characters as the input has (non-PAD, non-EOS) tokens.
+    max_len: most characters per output; default the input length (rounded up to a bucket).
+    length_penalty: alpha of the brevity penalty used to rank hypotheses (has no effect on
+      constrained search, whose hypotheses have equal lengths).
+    scoring: 'candidates' (score only the constraint rows of the output projection) or 'full'
+      (score the whole vocabulary, then mask). Same results; only speed differs.
+
+  Returns (numpy arrays; the call waits for the result):
+    sequences [batch, beam_size, L] int32 target ids without BOS/EOS, PAD after the end
+      (L = max_len, or src_len when constrained and max_len is None);
+    scores [batch, beam_size] float32 log-probabilities (EOS included), best first.
+  """
+  if scoring not in ('candidates', 'full'):
+    raise ValueError(f"scoring must be 'candidates' or 'full', got {scoring!r}")
+  inputs, constraints, max_len, s = _prepare(model, inputs, constraints, max_len)
+  constrained = constraints is not None
+  fn = _compiled(model, int(beam_size), max_len, constrained, scoring if constrained else 'full',
+                 float(length_penalty))
+  sequences, scores = fn(params, inputs, constraints)
+  sequences, scores = np.asarray(sequences), np.asarray(scores)
+  if constrained:
+    sequences = sequences[..., :s]
+  return sequences, scores
+
+
+def greedy_search(model: Transformer, params, inputs, *, constraints=None,
+                  max_len: Optional[int] = None, scoring: str = 'candidates'):
+  """The single best-first-choice conversion: (sequences [batch, L], scores [batch]).
+
+  Same arguments and conventions as `beam_search` (it is beam search with one beam).
+  """
+  sequences, scores = beam_search(model, params, inputs, beam_size=1, constraints=constraints,
+                                  max_len=max_len, scoring=scoring)
+  return sequences[:, 0], scores[:, 0]
+
+
+__all__ = ['search', 'beam_search', 'greedy_search', 'brevity_penalty', 'TRACE_COUNT',
+           'LENGTH_BUCKET']

@@ -1,0 +1,294 @@
+"""Tests for pyhanzi_jax/decode.py: a toy model with a known best path, then a tiny Transformer."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pyhanzi_jax import decode
+from pyhanzi_jax import model as model_lib
+from pyhanzi_jax.data.vocab import BOS, EOS, PAD
+
+SRC_V, TGT_V = 30, 40
+
+
+# ---------------------------------------------------------------------------------------------
+# The search core on a toy Markov "model" (after t5x's decoding_test).
+
+# P(next | previous) over ids PAD, BOS, EOS, 3, 4. Greedy takes 3 (0.6), then 4 (0.55), then
+# EOS: 0.33. The best sequence is 4, EOS: 0.4.
+_TRANSITIONS = np.array([
+    [0.2, 0.2, 0.2, 0.2, 0.2],  # PAD (not used)
+    [0.0, 0.0, 0.0, 0.6, 0.4],  # BOS
+    [0.2, 0.2, 0.2, 0.2, 0.2],  # EOS (not used: finished rows are not scored)
+    [0.0, 0.0, 0.45, 0.0, 0.55],  # 3
+    [0.0, 0.0, 1.0, 0.0, 0.0],  # 4
+])
+
+
+def _toy_step(ids, step, cache):
+  """tokens -> log-probs; the cache counts calls per row, to check it is carried along."""
+  prev = jnp.where(step == 0, BOS, ids)
+  probs = jnp.asarray(_TRANSITIONS, jnp.float32)[prev]
+  log_probs = jnp.where(probs > 0, jnp.log(probs), model_lib.NEG_INF)
+  return log_probs, jnp.arange(5, dtype=jnp.int32), {'calls': cache['calls'] + 1}
+
+
+def _toy_search(beam_size, batch_size=2, num_steps=4):
+  cache = {'calls': jnp.zeros((batch_size * beam_size,), jnp.int32)}
+  return jax.jit(lambda c: decode.search(_toy_step, c, batch_size=batch_size, beam_size=beam_size,
+                                         num_steps=num_steps))(cache)
+
+
+def test_search_beam_finds_best_path_greedy_does_not():
+  seqs, scores = _toy_search(beam_size=1)
+  np.testing.assert_array_equal(seqs[:, 0], [[3, 4, EOS, PAD]] * 2)
+  np.testing.assert_allclose(scores[:, 0], np.log(0.6 * 0.55), rtol=1e-5)
+
+  seqs, scores = _toy_search(beam_size=2)
+  np.testing.assert_array_equal(seqs[0], [[4, EOS, PAD, PAD], [3, 4, EOS, PAD]])
+  np.testing.assert_allclose(scores[0], np.log([0.4, 0.6 * 0.55]), rtol=1e-5)
+  np.testing.assert_array_equal(seqs[0], seqs[1])
+
+
+def test_search_more_beams_than_hypotheses():
+  """Beam 8 over a toy with 3 possible paths: the rest are marked by hopeless scores."""
+  seqs, scores = _toy_search(beam_size=8)
+  good = scores[0] > model_lib.NEG_INF / 2
+  assert good.sum() == 3 and np.all(good[:3])
+  np.testing.assert_allclose(scores[0, :3], np.log([0.4, 0.6 * 0.55, 0.6 * 0.45]), rtol=1e-5)
+  np.testing.assert_array_equal(seqs[0, :3], [[4, EOS, PAD, PAD], [3, 4, EOS, PAD],
+                                              [3, EOS, PAD, PAD]])
+
+
+# ---------------------------------------------------------------------------------------------
+# A tiny random Transformer.
+
+@pytest.fixture(scope='module')
+def tiny():
+  config = model_lib.ModelConfig(SRC_V, TGT_V, emb_dim=32, num_heads=2, enc_layers=1,
+                                 dec_layers=2, mlp_dim=64, max_len=16, dropout_rate=0.0)
+  params = model_lib.init_params(config, jax.random.key(0))
+  # Sharpen the output so that the argmax is not decided by rounding noise.
+  params['decoder']['output']['embedding'] = params['decoder']['output']['embedding'] * 4.0
+  return model_lib.Transformer(config), params
+
+
+def _inputs(rng, batch, length, min_len=1):
+  lens = rng.integers(min_len, length + 1, batch)
+  x = np.zeros((batch, length), np.int32)
+  for b, n in enumerate(lens):
+    x[b, :n] = rng.integers(4, SRC_V, n)
+    if n < length:
+      x[b, n] = EOS
+  return x
+
+
+def _constraints(rng, batch, length, k):
+  """[batch, length, k] distinct candidate ids per position, each list padded with -1."""
+  c = np.full((batch, length, k), -1, np.int32)
+  for b in range(batch):
+    for i in range(length):
+      n = rng.integers(1, k + 1)
+      c[b, i, :n] = rng.choice(np.arange(4, TGT_V), n, replace=False)
+  return c
+
+
+REF_LEN = 10  # Teacher-forced references run on targets padded to this many positions.
+
+
+def _full_logits(model, params, src, dec_in):
+  """Uncached decoder logits [REF_LEN, vocab] for one sentence; dec_in is padded (causal)."""
+  fn = _full_logits.cache.get(model)
+  if fn is None:
+    fn = _full_logits.cache[model] = jax.jit(
+        lambda p, s, d: model.apply({'params': p}, s, d)[0])
+  padded = np.zeros((1, REF_LEN), np.int32)
+  padded[0, :len(dec_in)] = dec_in
+  return np.asarray(fn(params, src[None], padded))
+
+
+_full_logits.cache = {}
+
+
+def _sequence_log_prob(model, params, inputs, seq, constraints=None):
+  """Teacher-forced log p(seq, EOS | inputs), renormalised over the constraints if given."""
+  n = int(np.sum(seq != PAD))
+  target = np.concatenate([seq[:n], [EOS]]).astype(np.int32)
+  # model(inputs, targets) shifts right itself, so pass the targets.
+  logits = _full_logits(model, params, inputs, target)[:n + 1]
+  if constraints is not None:
+    mask = np.zeros_like(logits, bool)
+    for i in range(n):
+      mask[i, constraints[i][constraints[i] >= 0]] = True
+    mask[n, EOS] = True
+    logits = np.where(mask, logits, -1e9)
+  log_probs = np.asarray(jax.nn.log_softmax(logits))
+  return float(np.sum(log_probs[np.arange(n + 1), target]))
+
+
+def _naive_greedy(model, params, inputs, max_len, constraints=None):
+  """Argmax decoding that re-runs the full, uncached decoder on the prefix every step."""
+  out = []
+  for b in range(inputs.shape[0]):
+    src = inputs[b]
+    n_src = int(np.sum((src != PAD) & (src != EOS)))
+    prefix = []
+    for i in range(max_len + 1):
+      # Targets `prefix` are shifted behind BOS by the model: row i predicts token i.
+      logits = np.array(_full_logits(model, params, src, np.array(prefix, np.int32))[i])
+      if constraints is not None:
+        allowed = [EOS] if i >= n_src else [t for t in constraints[b, i] if t >= 0]
+        masked = np.full_like(logits, -np.inf)
+        masked[allowed] = logits[allowed]
+        logits = masked
+      logits[[PAD, BOS]] = -np.inf  # Never output.
+      if i == max_len:
+        break
+      token = int(np.argmax(logits))
+      if token == EOS:
+        break
+      prefix.append(token)
+    out.append(prefix + [PAD] * (max_len - len(prefix)))
+  return np.array(out)
+
+
+# Shapes are shared between tests (batch 2, source bucket 8, 8 candidates, beams 1 and 3) so
+# that the whole file compiles a handful of search functions.
+
+def test_greedy_matches_uncached_argmax(tiny):
+  model, params = tiny
+  rng = np.random.default_rng(1)
+  inputs = _inputs(rng, 2, 7)
+  seqs, scores = decode.greedy_search(model, params, inputs)
+  assert seqs.shape == (2, 8) and scores.shape == (2,)
+  np.testing.assert_array_equal(seqs, _naive_greedy(model, params, inputs, 8))
+  for b in range(2):
+    if np.all(seqs[b] != PAD):  # Cut at max_len: its score includes a forced EOS.
+      continue
+    np.testing.assert_allclose(scores[b], _sequence_log_prob(model, params, inputs[b], seqs[b]),
+                               rtol=1e-4, atol=1e-4)
+
+
+def test_constrained_greedy_matches_uncached_argmax(tiny):
+  model, params = tiny
+  rng = np.random.default_rng(2)
+  inputs = _inputs(rng, 2, 6)
+  constraints = _constraints(rng, 2, 6, 6)
+  seqs, _ = decode.greedy_search(model, params, inputs, constraints=constraints)
+  assert seqs.shape == (2, 6)
+  np.testing.assert_array_equal(seqs, _naive_greedy(model, params, inputs, 6, constraints))
+
+
+def test_greedy_is_beam_one(tiny):
+  model, params = tiny
+  rng = np.random.default_rng(3)
+  inputs = _inputs(rng, 2, 7)
+  g_seqs, g_scores = decode.greedy_search(model, params, inputs)
+  b_seqs, b_scores = decode.beam_search(model, params, inputs, beam_size=1)
+  np.testing.assert_array_equal(g_seqs, b_seqs[:, 0])
+  np.testing.assert_allclose(g_scores, b_scores[:, 0])
+
+
+@pytest.mark.parametrize('constrained', [False, True])
+def test_beam_scores_are_sequence_log_probs(tiny, constrained):
+  """Each returned hypothesis's score is its teacher-forced log-prob, and best comes first.
+
+  This fails if a beam's KV cache is not reordered with its beam.
+  """
+  model, params = tiny
+  rng = np.random.default_rng(4)
+  inputs = _inputs(rng, 2, 6, min_len=3)
+  constraints = _constraints(rng, 2, 6, 8) if constrained else None
+  seqs, scores = decode.beam_search(model, params, inputs, beam_size=3, constraints=constraints,
+                                    length_penalty=0.0)
+  assert seqs.shape == (2, 3, 6 if constrained else 8) and scores.shape == (2, 3)
+  assert np.all(np.diff(scores, axis=1) <= 1e-6)
+  _, g_scores = decode.greedy_search(model, params, inputs, constraints=constraints)
+  assert np.all(scores[:, 0] >= g_scores - 1e-5)
+  for b in range(2):
+    for w in range(3):
+      if np.all(seqs[b, w] != PAD) and not constrained:
+        continue
+      expect = _sequence_log_prob(model, params, inputs[b], seqs[b, w],
+                                  None if constraints is None else constraints[b])
+      np.testing.assert_allclose(scores[b, w], expect, rtol=1e-4, atol=1e-4)
+
+
+def test_candidate_rows_scoring_equals_full_vocab(tiny):
+  model, params = tiny
+  rng = np.random.default_rng(5)
+  inputs = _inputs(rng, 2, 6)
+  constraints = _constraints(rng, 2, 6, 8)
+  a = decode.beam_search(model, params, inputs, beam_size=3, constraints=constraints,
+                         length_penalty=0.0)
+  b = decode.beam_search(model, params, inputs, beam_size=3, constraints=constraints,
+                         length_penalty=0.0, scoring='full')
+  np.testing.assert_array_equal(a[0], b[0])
+  np.testing.assert_allclose(a[1], b[1], rtol=1e-5, atol=1e-5)
+
+
+def test_unconstrained_respects_max_len_and_pads_after_eos(tiny):
+  model, params = tiny
+  inputs = _inputs(np.random.default_rng(6), 2, 6)
+  seqs, scores = decode.beam_search(model, params, inputs, beam_size=3, max_len=3)
+  assert seqs.shape == (2, 3, 3) and np.all(np.isfinite(scores))
+  assert not np.any(seqs == EOS) and not np.any(seqs == BOS)
+  for row in seqs.reshape(-1, 3):  # PAD only as a suffix.
+    n = np.sum(row != PAD)
+    assert np.all(row[:n] != PAD) and np.all(row[n:] == PAD)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**31 - 1), max_src=st.integers(1, 8), k=st.integers(1, 8),
+       beam=st.sampled_from([1, 3]))
+def test_constrained_output_obeys_constraints(tiny, seed, max_src, k, beam):
+  """Whatever the candidate sets: one allowed character per syllable, then nothing."""
+  model, params = tiny
+  rng = np.random.default_rng(seed)
+  # Sentences of 1..max_src syllables, padded into one [2, 8] batch (one compiled shape).
+  inputs = np.zeros((2, 8), np.int32)
+  inputs[:, :max_src] = _inputs(rng, 2, max_src)
+  constraints = np.full((2, 8, 8), -1, np.int32)
+  constraints[:, :, :k] = _constraints(rng, 2, 8, k)
+  seqs, scores = decode.beam_search(model, params, inputs, beam_size=beam,
+                                    constraints=constraints, length_penalty=0.0)
+  assert seqs.shape == (2, beam, 8)
+  for b in range(2):
+    n_src = int(np.sum((inputs[b] != PAD) & (inputs[b] != EOS)))
+    for w in range(beam):
+      if scores[b, w] <= model_lib.NEG_INF / 2:  # Fewer hypotheses than beams.
+        continue
+      out = seqs[b, w]
+      assert np.all(out[n_src:] == PAD), (out, n_src)
+      for i in range(n_src):
+        assert out[i] in constraints[b, i][constraints[b, i] >= 0], (i, out, constraints[b, i])
+  assert np.all(scores[:, 0] > model_lib.NEG_INF / 2)
+
+
+def test_compiles_once_per_shape_bucket(tiny):
+  model, params = tiny
+  rng = np.random.default_rng(7)
+  run = lambda batch, length, k: decode.beam_search(
+      model, params, _inputs(rng, batch, length), beam_size=3, length_penalty=0.0,
+      constraints=_constraints(rng, batch, length, k))
+  run(2, 5, 5)
+  before = decode.TRACE_COUNT['n']
+  run(2, 5, 5)
+  run(2, 7, 8)  # Same buckets: 7 positions pad to 8 like 5, 8 candidates like 5.
+  assert decode.TRACE_COUNT['n'] == before
+  run(3, 5, 5)  # A new batch size traces once.
+  run(3, 6, 3)
+  assert decode.TRACE_COUNT['n'] == before + 1
+
+
+def test_rejects_bad_arguments(tiny):
+  model, params = tiny
+  with pytest.raises(ValueError, match='split'):
+    decode.greedy_search(model, params, np.ones((1, 16), np.int32))
+  with pytest.raises(ValueError, match='constraints'):
+    decode.greedy_search(model, params, np.ones((1, 4), np.int32),
+                         constraints=np.ones((1, 3, 2), np.int32))
+  with pytest.raises(ValueError, match='scoring'):
+    decode.beam_search(model, params, np.ones((1, 4), np.int32), scoring='fast')
