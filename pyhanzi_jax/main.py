@@ -41,19 +41,24 @@ def main(argv):
   run(_CONFIG.value, _WORKDIR.value)
 
 
-def _friendly_errors(argv):
-  """Runs `app.run(main)`, turning the errors a user can cause into one clear line."""
-  from pyhanzi_jax import checkpoint  # pylint: disable=g-import-not-at-top
+def _parse_flags(argv):
+  """absl's flag parsing, with config typos and bad config files as one clear line."""
   try:
-    # Parse once up front so a mistyped --config.field or a bad config file is one clear line.
-    FLAGS(argv)
+    return FLAGS(argv)
   except (flags.Error, KeyError, AttributeError, TypeError, ValueError) as e:
-    msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+    cause = e
+    while cause.__context__ is not None and not isinstance(cause, KeyError):
+      cause = cause.__context__  # absl wraps ml_collections' "Did you mean ..." KeyError.
+    msg = cause.args[0] if isinstance(cause, KeyError) and cause.args else e
     print(f'error in the command line or config: {msg}', file=sys.stderr)
     sys.exit(2)
+
+
+def _friendly_errors(argv):
+  """Runs `main`, turning the errors a user can cause into one clear line."""
   try:
-    app.run(main, argv)
-  except (FileNotFoundError, ValueError, checkpoint.CheckpointError, FloatingPointError) as e:
+    app.run(main, argv, flags_parser=_parse_flags)
+  except (FileNotFoundError, ValueError, RuntimeError, FloatingPointError) as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(1)
 

@@ -243,6 +243,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                     len(train_split.tgt), 100 * unknown / max(len(train_split.tgt), 1))
   eval_corpora = [c.strip() for c in config.data.eval_corpora.split(',') if c.strip()]
   eval_splits = {c: pipeline.load_split(config.data.dir, c, 'valid') for c in eval_corpora}
+  metric_names = ['loss', 'nll', 'token_acc', 'tf_sent_acc'] + (
+      ['char_acc', 'sent_acc'] if config.train.eval_decode_sentences else [])
+  valid_best = [f'{c}/{m}' for c in eval_corpora for m in metric_names]
+  if config.train.best_metric not in valid_best:  # Fail now, not at the first validation.
+    raise ValueError(f'config.train.best_metric={config.train.best_metric!r} is not computed by '
+                     f'this config; choose one of {valid_best}')
   logging.info('%d processes, %d devices: global batch %d, %d rows per process, %d per device; '
                '%d training sentences', jax.process_count(), jax.device_count(),
                config.train.batch_size, process_rows, device_rows, len(train_split))

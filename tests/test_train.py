@@ -24,6 +24,7 @@ def _tiny_config(**overrides):
   c = tiny.get_config()
   c.train.export_at_end = False
   c.train.eval_decode_sentences = 0
+  c.train.best_metric = 'general/token_acc'
   for k, v in overrides.items():
     node = c
     *path, last = k.split('.')
@@ -96,7 +97,8 @@ def test_jit_and_pmap_on_8_devices_match_one_device(tmp_path):
   # One device: a fresh process, since the device count is fixed when JAX starts.
   env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=1')
   args = [f'--config.{k}={v}' for k, v in overrides.items()] + [
-      '--config.train.export_at_end=False', '--config.train.eval_decode_sentences=0']
+      '--config.train.export_at_end=False', '--config.train.eval_decode_sentences=0',
+      '--config.train.best_metric=general/token_acc']
   subprocess.run([sys.executable, '-m', 'pyhanzi_jax.main', '--config=configs/tiny.py',
                   f'--workdir={one_dir}', *args], cwd=ROOT, env=env, check=True,
                  capture_output=True)
@@ -112,7 +114,8 @@ def _run(workdir, *extra, **kw):
       [sys.executable, '-m', 'pyhanzi_jax.main', '--config=configs/tiny.py', f'--workdir={workdir}',
        '--config.train.num_steps=60', '--config.train.checkpoint_every=5',
        '--config.train.eval_every=1000', '--config.train.export_at_end=False',
-       '--config.train.eval_decode_sentences=0', *extra],
+       '--config.train.eval_decode_sentences=0', '--config.train.best_metric=general/token_acc',
+       *extra],
       cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kw)
 
 
