@@ -216,17 +216,37 @@ def test_beam_scores_are_sequence_log_probs(tiny, constrained):
       np.testing.assert_allclose(scores[b, w], expect, rtol=1e-4, atol=1e-4)
 
 
-def test_candidate_rows_scoring_equals_full_vocab(tiny):
+def test_candidate_layouts_score_like_full_vocab(tiny):
+  """Scoring only the candidates' rows (per sentence or packed) = masking the whole vocab."""
   model, params = tiny
   rng = np.random.default_rng(5)
   inputs = _inputs(rng, 2, 6)
   constraints = _constraints(rng, 2, 6, 8)
-  a = decode.beam_search(model, params, inputs, beam_size=3, constraints=constraints,
-                         length_penalty=0.0)
-  b = decode.beam_search(model, params, inputs, beam_size=3, constraints=constraints,
-                         length_penalty=0.0, scoring='full')
-  np.testing.assert_array_equal(a[0], b[0])
-  np.testing.assert_allclose(a[1], b[1], rtol=1e-5, atol=1e-5)
+  seqs, scores = decode.beam_search(model, params, inputs, beam_size=3, constraints=constraints,
+                                    length_penalty=0.0, scoring='full')
+  for scoring in ('candidates_rows', 'candidates_packed'):
+    s, sc = decode.beam_search(model, params, inputs, beam_size=3, constraints=constraints,
+                               length_penalty=0.0, scoring=scoring)
+    np.testing.assert_array_equal(s, seqs, err_msg=scoring)
+    np.testing.assert_allclose(sc, scores, rtol=1e-5, atol=1e-5, err_msg=scoring)
+
+
+def test_layout_candidates():
+  constraints = np.array([[[5, -1, 6], [7, -1, -1], [-1, -1, -1]],
+                          [[8, 9, 10], [-1, -1, -1], [-1, -1, -1]]], np.int32)
+  src_len = np.array([3, 1])  # Sentence 0: 3 syllables, the last with no candidate.
+  ids, owner = decode._layout_candidates(constraints, src_len, 3, 1, 'rows')
+  assert ids.shape == (4, 2, 8)  # [steps, groups, width]
+  np.testing.assert_array_equal(ids[:, 0, :2], [[5, 6], [7, -1], [3, -1], [EOS, -1]])
+  np.testing.assert_array_equal(ids[:, 1, :3], [[8, 9, 10], [EOS, -1, -1], [EOS, -1, -1],
+                                                [EOS, -1, -1]])
+  np.testing.assert_array_equal(owner[0, :, :3], [[0, 0, -1], [1, 1, 1]])
+  ids, owner = decode._layout_candidates(constraints, src_len, 3, 1, 'packed')
+  assert ids.shape == (4, 1, 8)
+  np.testing.assert_array_equal(ids[0, 0, :6], [5, 6, 8, 9, 10, -1])
+  np.testing.assert_array_equal(owner[0, 0, :6], [0, 0, 1, 1, 1, -1])
+  np.testing.assert_array_equal(ids[3, 0, :3], [EOS, EOS, -1])
+  np.testing.assert_array_equal(owner[3, 0, :3], [0, 1, -1])
 
 
 def test_unconstrained_respects_max_len_and_pads_after_eos(tiny):
@@ -253,7 +273,8 @@ def test_constrained_output_obeys_constraints(tiny, seed, max_src, k, beam):
   constraints = np.full((2, 8, 8), -1, np.int32)
   constraints[:, :, :k] = _constraints(rng, 2, 8, k)
   seqs, scores = decode.beam_search(model, params, inputs, beam_size=beam,
-                                    constraints=constraints, length_penalty=0.0)
+                                    constraints=constraints, length_penalty=0.0,
+                                    scoring='candidates_rows')  # One compiled shape.
   assert seqs.shape == (2, beam, 8)
   for b in range(2):
     n_src = int(np.sum((inputs[b] != PAD) & (inputs[b] != EOS)))
@@ -270,16 +291,24 @@ def test_constrained_output_obeys_constraints(tiny, seed, max_src, k, beam):
 def test_compiles_once_per_shape_bucket(tiny):
   model, params = tiny
   rng = np.random.default_rng(7)
-  run = lambda batch, length, k: decode.beam_search(
-      model, params, _inputs(rng, batch, length), beam_size=3, length_penalty=0.0,
-      constraints=_constraints(rng, batch, length, k))
-  run(2, 5, 5)
+
+  def run(batch, length, per_position):
+    """Every position gets `per_position` candidates, so the packed size is known."""
+    constraints = np.full((batch, length, 8), -1, np.int32)
+    for b in range(batch):
+      for i in range(length):
+        constraints[b, i, :per_position] = rng.choice(np.arange(4, TGT_V), per_position,
+                                                      replace=False)
+    decode.beam_search(model, params, _inputs(rng, batch, length), beam_size=3,
+                       length_penalty=0.0, constraints=constraints)
+
+  run(2, 5, 3)
   before = decode.TRACE_COUNT['n']
-  run(2, 5, 5)
-  run(2, 7, 8)  # Same buckets: 7 positions pad to 8 like 5, 8 candidates like 5.
+  run(2, 5, 3)
+  run(2, 7, 4)  # Same buckets: 7 positions pad to 8 like 5; 2 x 4 candidates pack into 8.
   assert decode.TRACE_COUNT['n'] == before
-  run(3, 5, 5)  # A new batch size traces once.
-  run(3, 6, 3)
+  run(3, 5, 2)  # A new batch size traces once.
+  run(3, 6, 1)
   assert decode.TRACE_COUNT['n'] == before + 1
 
 

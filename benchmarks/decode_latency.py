@@ -1,0 +1,146 @@
+"""Decoding latency and throughput of pyhanzi_jax/decode.py at the default model size.
+
+Random parameters (latency does not depend on what the model learned), the default config's
+shapes (emb 256, 3+3 layers, mlp 1024) with a 7,000-character target vocabulary and a
+500-token pinyin vocabulary. For 10- and 20-syllable inputs it measures, through the public
+`greedy_search` / `beam_search` calls (host-side padding included):
+- batch 1: per-sentence latency p50 / p95 over distinct random sentences;
+- batch 64: sentences per second (median over batches);
+for unconstrained search, constrained search scoring the whole vocabulary then masking
+('full'), and constrained search scoring only the candidates' rows of the output projection,
+laid out per sentence ('candidates_rows') or packed for the whole batch ('candidates_packed');
+the default 'candidates' picks one of the two per call.
+Candidate lists are random, ~22 per syllable on average and up to 150 (DESIGN.md).
+
+  .venv/bin/python benchmarks/decode_latency.py            # the full table (~3 minutes)
+  .venv/bin/python benchmarks/decode_latency.py --quick    # 10 syllables, fewer repeats
+
+Timings are steady state: every shape bucket is compiled before it is timed (a new bucket
+costs one compilation, ~1 s). The machine may be shared: the load average is printed.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
+
+import jax  # pylint: disable=g-import-not-at-top
+
+from configs import default as default_config  # pylint: disable=g-import-not-at-top
+from pyhanzi_jax import decode  # pylint: disable=g-import-not-at-top
+from pyhanzi_jax import model as model_lib  # pylint: disable=g-import-not-at-top
+from pyhanzi_jax.data.vocab import EOS  # pylint: disable=g-import-not-at-top
+
+SRC_VOCAB, TGT_VOCAB = 500, 7000
+
+
+def make_batch(rng, batch, syllables, constrained):
+  """Inputs [batch, syllables + 1] (EOS last) and constraints [batch, syllables + 1, k] or None."""
+  inputs = np.concatenate([rng.integers(4, SRC_VOCAB, (batch, syllables)),
+                           np.full((batch, 1), EOS)], axis=1).astype(np.int32)
+  if not constrained:
+    return inputs, None
+  counts = np.clip(np.round(rng.lognormal(np.log(15), 0.9, (batch, syllables))), 1, 150)
+  counts = counts.astype(int)
+  k = int(counts.max())
+  constraints = np.full((batch, syllables + 1, k), -1, np.int32)
+  constraints[:, -1, 0] = EOS
+  for b in range(batch):
+    for i in range(syllables):
+      constraints[b, i, :counts[b, i]] = rng.choice(np.arange(4, TGT_VOCAB), counts[b, i],
+                                                    replace=False)
+  return inputs, constraints
+
+
+def run(model, params, inputs, constraints, beam, scoring):
+  if beam == 1:
+    out = decode.greedy_search(model, params, inputs, constraints=constraints, scoring=scoring)
+  else:
+    out = decode.beam_search(model, params, inputs, beam_size=beam, constraints=constraints,
+                             scoring=scoring)
+  return jax.block_until_ready(out)
+
+
+def measure(model, params, rng, syllables, beam, mode, repeats, batches, big_batch):
+  constrained = mode != 'unconstrained'
+  scoring = 'full' if mode == 'unconstrained' else mode
+  # Batch 1: distinct sentences, all with the same shapes (K padded to the largest).
+  singles = [make_batch(rng, 1, syllables, constrained) for _ in range(repeats)]
+  if constrained:
+    k = max(c.shape[2] for _, c in singles)
+    singles = [(x, np.pad(c, ((0, 0), (0, 0), (0, k - c.shape[2])), constant_values=-1))
+               for x, c in singles]
+  for x, c in singles:  # Compile every shape bucket these sentences fall into.
+    run(model, params, x, c, beam, scoring)
+  lat = []
+  for x, c in singles:
+    t = time.perf_counter()
+    run(model, params, x, c, beam, scoring)
+    lat.append(time.perf_counter() - t)
+  lat = np.array(lat) * 1e3
+  # Batch 64.
+  big = [make_batch(rng, big_batch, syllables, constrained) for _ in range(batches)]
+  if constrained:
+    k = max(c.shape[2] for _, c in big)
+    big = [(x, np.pad(c, ((0, 0), (0, 0), (0, k - c.shape[2])), constant_values=-1))
+           for x, c in big]
+  for x, c in big:
+    run(model, params, x, c, beam, scoring)
+  times = []
+  for x, c in big:
+    t = time.perf_counter()
+    run(model, params, x, c, beam, scoring)
+    times.append(time.perf_counter() - t)
+  return np.percentile(lat, 50), np.percentile(lat, 95), big_batch / np.median(times)
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--syllables', default='10,20', help='comma-separated input lengths')
+  parser.add_argument('--beams', default='1,4', help='comma-separated beam sizes (1 = greedy)')
+  parser.add_argument('--modes', default='unconstrained,full,candidates_rows,candidates_packed',
+                      help="'unconstrained' or a decode.beam_search scoring: 'full', "
+                      "'candidates' (layout chosen per call), 'candidates_rows', "
+                      "'candidates_packed'")
+  parser.add_argument('--repeats', type=int, default=50, help='batch-1 sentences per row')
+  parser.add_argument('--batches', type=int, default=5, help='batch-64 batches per row')
+  parser.add_argument('--batch', type=int, default=64)
+  parser.add_argument('--quick', action='store_true', help='10 syllables, 20 repeats, 3 batches')
+  args = parser.parse_args(argv)
+  if args.quick:
+    args.syllables, args.repeats, args.batches = '10', 20, 3
+
+  config = model_lib.ModelConfig.from_config(default_config.get_config().model, SRC_VOCAB,
+                                             TGT_VOCAB)
+  model = model_lib.Transformer(config)
+  params = model_lib.init_params(config, jax.random.key(0))
+  print(f'model: {model_lib.param_count(params) / 1e6:.1f}M parameters, emb {config.emb_dim}, '
+        f'{config.enc_layers}+{config.dec_layers} layers, vocab {SRC_VOCAB}->{TGT_VOCAB}, '
+        f'{config.dtype.__name__}; jax {jax.__version__} on {jax.devices()[0].device_kind} '
+        f'({os.cpu_count()} cpus); load average {os.getloadavg()[0]:.2f}')
+  rng = np.random.default_rng(0)
+  header = (f'| syllables | search  | constraints / scoring    | b=1 p50 ms | b=1 p95 ms | '
+            f'b={args.batch} sent/s |')
+  print(header)
+  print('|' + '|'.join('-' * (len(c)) for c in header.split('|')[1:-1]) + '|')
+  names = {'unconstrained': 'none', 'full': 'pinyin / full vocab',
+           'candidates': 'pinyin / cand. auto', 'candidates_rows': 'pinyin / cand. per sent.',
+           'candidates_packed': 'pinyin / cand. packed'}
+  for syllables in [int(s) for s in args.syllables.split(',')]:
+    for beam in [int(b) for b in args.beams.split(',')]:
+      for mode in args.modes.split(','):
+        p50, p95, rate = measure(model, params, rng, syllables, beam, mode, args.repeats,
+                                 args.batches, args.batch)
+        search = 'greedy' if beam == 1 else f'beam {beam}'
+        print(f'| {syllables:9d} | {search:7s} | {names[mode]:24s} | {p50:10.2f} | {p95:10.2f} | '
+              f'{rate:{len(str(args.batch)) + 10}.0f} |', flush=True)
+  print(f'load average at the end: {os.getloadavg()[0]:.2f}')
+
+
+if __name__ == '__main__':
+  main()
