@@ -30,6 +30,10 @@ class CandidateTable:
     self.table = np.full((len(rows), int(self.counts.max())), -1, np.int32)
     for i, r in enumerate(rows):
       self.table[i, :len(r)] = r
+    # The widest candidate list of any full syllable (initials are far wider): a fixed width for
+    # batches of spaced input, so they all share one compiled decoder.
+    full = [i for i, t in enumerate(pinyin_vocab.tokens) if t not in pinyin.INITIAL_KEYS]
+    self.syllable_width = _round_up(int(self.counts[full].max()))
 
   def ids_for_key(self, key: str, tone: int | None = None) -> list[int]:
     """Sorted hanzi ids for one pinyin key; UNK where no candidate is in the vocabulary."""
@@ -41,9 +45,9 @@ class CandidateTable:
     ids = sorted({hv.index[c] for c in chars if c in hv.index})
     return ids or [vocab_lib.UNK]
 
-  def for_inputs(self, src: np.ndarray) -> np.ndarray:
-    """[B, S] pinyin ids -> [B, S, K] allowed hanzi ids (-1 padded); K bucketed."""
-    k = _round_up(self.counts[src].max())
+  def for_inputs(self, src: np.ndarray, k: int | None = None) -> np.ndarray:
+    """[B, S] pinyin ids -> [B, S, K] allowed hanzi ids (-1 padded); K bucketed, or `k`."""
+    k = max(k or 0, _round_up(self.counts[src].max()))
     out = self.table[src][..., :k]
     if out.shape[-1] < k:
       out = np.pad(out, ((0, 0), (0, 0), (0, k - out.shape[-1])), constant_values=-1)

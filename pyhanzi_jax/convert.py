@@ -219,25 +219,33 @@ FORMS = ('spaced', 'runtogether', 'initials')
 def input_form(syllables: Sequence[str], form: str) -> str:
   """The same sentence as a person would type it: 'ni hao', 'nihao' or 'nh'.
 
-  Run-together text keeps an apostrophe where the parser would otherwise split differently
-  (as people type xi'an), so the test measures conversion, not segmentation ambiguity.
+  Run-together and initials text keeps an apostrophe only where the parser would otherwise
+  read the letters differently (as people type xi'an, or x'a for it), so the test measures
+  conversion, not the ambiguity of unmarked letters.
   """
   if form == 'spaced':
     return ' '.join(syllables)
-  if form == 'initials':
-    return ''.join(pinyin.initial_key(s)[:-1] if s in pinyin.SYLLABLES else s for s in syllables)
   if form == 'runtogether':
-    out = ''
-    for s in syllables:
-      trial = out + s
-      try:
-        parsed = [t.key for t in pinyin.parse(trial)]
-      except pinyin.PinyinError:
-        parsed = None
-      want = [t.key for t in pinyin.parse((out.replace("'", ' ') + ' ' + s).strip())]
-      out = trial if parsed == want else out + "'" + s
-    return out
-  raise ValueError(f'unknown input form {form!r}; choose from {FORMS}')
+    pieces, want = list(syllables), list(syllables)
+  elif form == 'initials':
+    want = [pinyin.initial_key(s) if s in pinyin.SYLLABLES else s for s in syllables]
+    pieces = [k[:-1] if k.endswith('*') else k for k in want]
+  else:
+    raise ValueError(f'unknown input form {form!r}; choose from {FORMS}')
+  out = ''
+  for i, piece in enumerate(pieces):
+    trial = out + piece
+    out = trial if i == 0 or _keys(trial) == want[:i + 1] else out + "'" + piece
+  if _keys(out) != want:  # A later piece re-read an earlier boundary: mark every boundary.
+    out = "'".join(pieces)
+  return out
+
+
+def _keys(text: str) -> list[str] | None:
+  try:
+    return [t.key for t in pinyin.parse(text)]
+  except pinyin.PinyinError:
+    return None
 
 
 def read_tsv(path: str) -> list[tuple[list[str], str]]:

@@ -8,18 +8,21 @@ Pinyin-constrained decoding (docs/DESIGN.md): the caller gives, for each source 
 target ids syllable i may be written as, `constraints` [batch, src_len, k] padded with -1. Step i
 may only emit those ids, and the step after the last source token may only emit EOS, so every
 output has exactly as many characters as the input has tokens. The step then scores only those
-k rows of the output projection (`scoring='candidates'`, the default) instead of all of them
-(`scoring='full'`, which masks the full-vocabulary logits and gives the same result).
+rows of the output projection (`scoring='candidates'`, the default) instead of all of them
+(`scoring='full'`, which masks the full-vocabulary logits and gives the same result); the rows
+are laid out per sentence or packed for the whole batch, whichever is cheaper for the batch
+(`_layout_candidates`).
 
 Scores are log-probabilities of the whole sequence including EOS. Under constraints they are
 normalised over each step's candidates, i.e. log p(output | output obeys the constraints) as the
 model sees it step by step.
 
-Compilation: one jitted function per (model config, beam size, options), which jax.jit then
+Compilation: one jitted function per (model, beam size, max_len, options), which jax.jit then
 specialises per (batch, source bucket, candidate bucket). Source lengths are padded up to a
-multiple of `LENGTH_BUCKET` and candidate counts to a power of two (multiple of 64 past 64), so a stream of sentences of
-varied length reuses a handful of compiled programs; the cache shapes are derived from those
-static shapes while tracing, never rebuilt per call.
+multiple of `LENGTH_BUCKET` and candidate counts to two sizes per octave
+(`_candidate_bucket`), so a stream of sentences of varied length reuses a handful of compiled
+programs; the KV-cache shapes are derived from those static shapes while tracing, never
+rebuilt per call.
 
 The search itself (`search`) knows nothing about Transformers: it takes a
 `step_fn(ids, step, cache) -> (log_probs, token_ids, cache)`, as t5x and flax's decoders do, so
@@ -77,7 +80,7 @@ def search(step_fn: StepFn, cache, *, batch_size: int, beam_size: int, num_steps
   are not scalars have that leading axis and follow their beam when beams are reordered.
   step_fn gets the token each row chose last ([rows] int32; PAD at step 0, where step_fn
   feeds BOS itself) and the step number, and returns log-probabilities over c choices with the
-  token id of each choice (token_ids may be [c] when the same for every row).
+  token id of each choice, [rows, c] or [c] when the same for every row.
 
   Returns (sequences [batch, beam, num_steps] int32 with EOS kept and PAD after it,
            scores [batch, beam] float32 sums of log-probabilities),
@@ -105,26 +108,27 @@ def search(step_fn: StepFn, cache, *, batch_size: int, beam_size: int, num_steps
     log_probs, token_ids, cache = step_fn(s['last'], s['step'], s['cache'])
     c = log_probs.shape[-1]
     log_probs = log_probs.astype(jnp.float32).reshape(b, w, c)
-    token_ids = jnp.broadcast_to(token_ids, (n, c)).astype(jnp.int32).reshape(b, w, c)
-    # A finished hypothesis has one way on: PAD at no cost.
-    finished = s['finished'][..., None]
+    # A finished hypothesis has one way on, choice 0 at no cost (written as PAD below).
     stay = jnp.where(jnp.arange(c) == 0, 0.0, NEG_INF)
-    log_probs = jnp.where(finished, stay, log_probs)
-    token_ids = jnp.where(finished, PAD, token_ids)
+    log_probs = jnp.where(s['finished'][..., None], stay, log_probs)
     total = (s['scores'][..., None] + log_probs).reshape(b, w * c)
     if w == 1:
       new_scores, best = _max_and_argmax(total)
     else:
       new_scores, best = jax.lax.top_k(total, w)  # [b, w]
-    parent = best // c
-    tokens = jnp.take_along_axis(token_ids.reshape(b, w * c), best, axis=-1)
+    parent, choice = best // c, best % c
+    if token_ids.ndim == 1:  # The same choices for every row.
+      tokens = token_ids[choice]
+    else:
+      rows = jnp.arange(b)[:, None] * w + parent
+      tokens = token_ids.reshape(n, c)[rows, choice]
     sequences = s['sequences']
     finished = s['finished']
     if w > 1:
       sequences = jnp.take_along_axis(sequences, parent[..., None], axis=1)
       finished = jnp.take_along_axis(finished, parent, axis=1)
-      rows = (jnp.arange(b)[:, None] * w + parent).reshape(n)
-      cache = _gather_rows(cache, rows)
+      cache = _gather_rows(cache, (jnp.arange(b)[:, None] * w + parent).reshape(n))
+    tokens = jnp.where(finished, PAD, tokens).astype(jnp.int32)
     sequences = jax.lax.dynamic_update_slice_in_dim(
         sequences, tokens[..., None], s['step'], axis=2)
     return dict(step=s['step'] + 1, last=tokens.reshape(n), sequences=sequences,
@@ -210,9 +214,11 @@ def _layout_candidates(constraints, src_len, max_len, beam_size, layout='auto'):
   if layout == 'rows':
     ids = np.full((b, steps, width_rows), -1, np.int32)
     w = min(k, width_rows)
-    # Valid ids first in each list (they may come interleaved with -1).
-    order = np.argsort(~valid, axis=2, kind='stable')[..., :w]
-    ids[..., :w] = np.take_along_axis(dense, order, axis=2)
+    if np.all(valid[..., 1:] <= valid[..., :-1]):  # Lists already valid-first (the usual).
+      ids[..., :w] = dense[..., :w]
+    else:
+      order = np.argsort(~valid, axis=2, kind='stable')[..., :w]
+      ids[..., :w] = np.take_along_axis(dense, order, axis=2)
     ids = ids.transpose(1, 0, 2)  # [steps, b, width]
     owner = np.where(ids >= 0, np.arange(b, dtype=np.int32)[None, :, None], -1)
     return ids, owner.astype(np.int32)
@@ -264,7 +270,8 @@ def _compiled(model: Transformer, beam_size: int, max_len: int, constrained: boo
           group = example * groups // b
           mine = owner[group] == example[:, None]  # [n, width]
           log_probs = jax.nn.log_softmax(jnp.where(mine, logits[:, 0], NEG_INF))
-          return log_probs, jnp.where(cand >= 0, cand, PAD)[group], mutated['cache']
+          tokens = jnp.where(cand >= 0, cand, PAD)
+          return log_probs, tokens[0] if groups == 1 else tokens[group], mutated['cache']
         logits, mutated = apply()  # [n, 1, vocab]
         mask = jnp.zeros((b, vocab), bool).at[jnp.where(owner >= 0, owner, b), cand].set(
             True, mode='drop')

@@ -40,16 +40,17 @@ def decoded_accuracy(model, params, split: pipeline.Split, pinyin_vocab: vocab_l
   table = table or candidates_lib.CandidateTable(pinyin_vocab, hanzi_vocab)
   keep = np.flatnonzero(split.lengths + 1 <= max_len)[:max_sentences]
   is_syllable = np.asarray([t in _abbrev_or_syllable() for t in pinyin_vocab.tokens])
+  length = bucket_length(max_len)  # One shape for every batch: one compilation in all.
   preds, tgts, masks = [], [], []
   for start in range(0, len(keep), batch_size):
     idx = keep[start:start + batch_size]
-    length = bucket_length(int(split.lengths[idx].max()) + 1)
     src, tgt = split.rows(idx, length)
-    if len(idx) < batch_size:  # Fixed batch shape: one compilation per length bucket.
+    if len(idx) < batch_size:  # Fixed batch shape too.
       fill = np.zeros((batch_size - len(idx), length), np.int32)
       fill[:, 0] = vocab_lib.EOS
       src = np.concatenate([src, fill])
-    seqs, _ = decode_lib.greedy_search(model, params, src, constraints=table.for_inputs(src),
+    constraints = table.for_inputs(src, table.syllable_width)
+    seqs, _ = decode_lib.greedy_search(model, params, src, constraints=constraints,
                                        max_len=length)
     seqs = np.asarray(seqs)
     for row, k in enumerate(idx):

@@ -5,6 +5,7 @@ r"""The command line for every job: prepare data, train (pretrain or fine-tune),
 
 The config is locked: a mistyped field is an error that names it, not a silently new field.
 """
+import logging as logging_std
 import sys
 
 from absl import app
@@ -34,10 +35,19 @@ def run(config, workdir: str):
   raise ValueError(f"config.mode must be 'prepare', 'train' or 'evaluate', got {mode!r}")
 
 
+class _QuietLibraries(logging_std.Filter):
+  """Drops INFO chatter of orbax and jax (dozens of lines per checkpoint); keeps warnings."""
+
+  def filter(self, record):
+    noisy = '/orbax/' in record.pathname or '/jax/' in record.pathname
+    return record.levelno >= logging_std.WARNING or not noisy
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   logging.set_verbosity(logging.INFO)
+  logging.get_absl_handler().addFilter(_QuietLibraries())
   run(_CONFIG.value, _WORKDIR.value)
 
 

@@ -31,15 +31,14 @@ from pyhanzi_jax.data.vocab import BOS, PAD
 # Finite, so that sums of masked scores never make inf - inf = nan.
 NEG_INF = -1e9
 
-_DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16, 'float16': jnp.float16}
+_DTYPES = ('float32', 'bfloat16', 'float16')
 
 
-def _dtype(value):
-  if isinstance(value, str):
-    if value not in _DTYPES:
-      raise ValueError(f'unknown dtype {value!r}; expected one of {sorted(_DTYPES)}')
-    return _DTYPES[value]
-  return value
+def _dtype(value) -> np.dtype:
+  """'bfloat16', jnp.bfloat16 or np.dtype('bfloat16') -> np.dtype('bfloat16')."""
+  if isinstance(value, str) and value not in _DTYPES:
+    raise ValueError(f'unknown dtype {value!r}; expected one of {_DTYPES}')
+  return jnp.dtype(value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,13 +60,14 @@ class ModelConfig:
   def __post_init__(self):
     if self.emb_dim % self.num_heads:
       raise ValueError(f'emb_dim={self.emb_dim} is not a multiple of num_heads={self.num_heads}')
-    # Accept 'bfloat16' etc. here too, so a config built by hand behaves like from_config's.
+    # One canonical form (np.dtype) whether given as a string (configs), a jnp type or a
+    # np.dtype (bundles), so equal configs compare and hash equal.
     object.__setattr__(self, 'dtype', _dtype(self.dtype))
     object.__setattr__(self, 'param_dtype', _dtype(self.param_dtype))
 
   @classmethod
   def from_config(cls, model_cfg, src_vocab_size: int, tgt_vocab_size: int) -> 'ModelConfig':
-    """From `config.model` (configs/default.py); dtype strings become jnp dtypes."""
+    """From `config.model` (configs/default.py); dtype strings become np.dtypes."""
     kwargs = {}
     for field in dataclasses.fields(cls):
       if field.name in ('src_vocab_size', 'tgt_vocab_size'):

@@ -22,7 +22,9 @@ import ml_collections
 import numpy as np
 import optax
 
+from pyhanzi_jax import candidates as candidates_lib
 from pyhanzi_jax import checkpoint as ckpt_lib
+from pyhanzi_jax import evaluate as evaluate_lib
 from pyhanzi_jax import metric_writers
 from pyhanzi_jax import model as model_lib
 from pyhanzi_jax import optim
@@ -296,8 +298,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                         out_shardings=replicated)
   unreplicate = (parallel.pmap_unreplicate if config.train.parallel == 'pmap' else (lambda s: s))
 
+  table = (candidates_lib.CandidateTable(pinyin_vocab, hanzi_vocab)
+           if config.train.eval_decode_sentences else None)
+
   def evaluate(step, state_params):
-    from pyhanzi_jax import evaluate as evaluate_lib  # pylint: disable=g-import-not-at-top
     out = {}
     for corpus, split in eval_splits.items():
       acc = None
@@ -310,7 +314,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         out.update({f'{corpus}/{k}': v for k, v in evaluate_lib.decoded_accuracy(
             model, _host(state_params), split, pinyin_vocab, hanzi_vocab,
             max_sentences=config.train.eval_decode_sentences,
-            max_len=config.data.max_len).items()})
+            max_len=config.data.max_len, table=table).items()})
     logging.info('eval at step %d: %s', step,
                  '  '.join(f'{k} {v:.4f}' for k, v in sorted(out.items())))
     return out
