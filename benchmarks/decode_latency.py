@@ -16,7 +16,9 @@ Candidate lists are random, ~22 per syllable on average and up to 150 (DESIGN.md
   .venv/bin/python benchmarks/decode_latency.py --quick    # 10 syllables, fewer repeats
 
 Timings are steady state: every shape bucket is compiled before it is timed (a new bucket
-costs one compilation, ~1 s). The machine may be shared: the load average is printed.
+costs one compilation, ~1 s). The machine may be shared, so the load average is printed, and
+so is the process CPU time per call (all threads): on an otherwise idle machine the wall time
+lies between half of it (both cores busy) and all of it.
 """
 from __future__ import annotations
 
@@ -77,11 +79,12 @@ def measure(model, params, rng, syllables, beam, mode, repeats, batches, big_bat
                for x, c in singles]
   for x, c in singles:  # Compile every shape bucket these sentences fall into.
     run(model, params, x, c, beam, scoring)
-  lat = []
+  lat, cpu = [], []
   for x, c in singles:
-    t = time.perf_counter()
+    t, t_cpu = time.perf_counter(), time.process_time()
     run(model, params, x, c, beam, scoring)
     lat.append(time.perf_counter() - t)
+    cpu.append(time.process_time() - t_cpu)
   lat = np.array(lat) * 1e3
   # Batch 64.
   big = [make_batch(rng, big_batch, syllables, constrained) for _ in range(batches)]
@@ -91,12 +94,14 @@ def measure(model, params, rng, syllables, beam, mode, repeats, batches, big_bat
            for x, c in big]
   for x, c in big:
     run(model, params, x, c, beam, scoring)
-  times = []
+  times, big_cpu = [], []
   for x, c in big:
-    t = time.perf_counter()
+    t, t_cpu = time.perf_counter(), time.process_time()
     run(model, params, x, c, beam, scoring)
     times.append(time.perf_counter() - t)
-  return np.percentile(lat, 50), np.percentile(lat, 95), big_batch / np.median(times)
+    big_cpu.append(time.process_time() - t_cpu)
+  return (np.percentile(lat, 50), np.percentile(lat, 95), np.median(cpu) * 1e3,
+          big_batch / np.median(times), big_batch / np.median(big_cpu))
 
 
 def main(argv=None):
@@ -121,11 +126,11 @@ def main(argv=None):
   params = model_lib.init_params(config, jax.random.key(0))
   print(f'model: {model_lib.param_count(params) / 1e6:.1f}M parameters, emb {config.emb_dim}, '
         f'{config.enc_layers}+{config.dec_layers} layers, vocab {SRC_VOCAB}->{TGT_VOCAB}, '
-        f'{config.dtype.__name__}; jax {jax.__version__} on {jax.devices()[0].device_kind} '
+        f'{config.dtype.name}; jax {jax.__version__} on {jax.devices()[0].device_kind} '
         f'({os.cpu_count()} cpus); load average {os.getloadavg()[0]:.2f}')
   rng = np.random.default_rng(0)
   header = (f'| syllables | search  | constraints / scoring    | b=1 p50 ms | b=1 p95 ms | '
-            f'b={args.batch} sent/s |')
+            f'b=1 CPU ms | b={args.batch} sent/s | b={args.batch} sent/CPU-s |')
   print(header)
   print('|' + '|'.join('-' * (len(c)) for c in header.split('|')[1:-1]) + '|')
   names = {'unconstrained': 'none', 'full': 'pinyin / full vocab',
@@ -134,11 +139,12 @@ def main(argv=None):
   for syllables in [int(s) for s in args.syllables.split(',')]:
     for beam in [int(b) for b in args.beams.split(',')]:
       for mode in args.modes.split(','):
-        p50, p95, rate = measure(model, params, rng, syllables, beam, mode, args.repeats,
-                                 args.batches, args.batch)
+        p50, p95, cpu, rate, cpu_rate = measure(model, params, rng, syllables, beam, mode,
+                                                args.repeats, args.batches, args.batch)
         search = 'greedy' if beam == 1 else f'beam {beam}'
+        wide = len(str(args.batch))
         print(f'| {syllables:9d} | {search:7s} | {names[mode]:24s} | {p50:10.2f} | {p95:10.2f} | '
-              f'{rate:{len(str(args.batch)) + 10}.0f} |', flush=True)
+              f'{cpu:10.2f} | {rate:{wide + 10}.0f} | {cpu_rate:{wide + 14}.0f} |', flush=True)
   print(f'load average at the end: {os.getloadavg()[0]:.2f}')
 
 
