@@ -12,7 +12,7 @@ laid out per sentence ('candidates_rows') or packed for the whole batch ('candid
 the default 'candidates' picks one of the two per call.
 Candidate lists are random, ~22 per syllable on average and up to 150 (DESIGN.md).
 
-  .venv/bin/python benchmarks/decode_latency.py            # the full table (~3 minutes)
+  .venv/bin/python benchmarks/decode_latency.py            # the full table (5-10 minutes)
   .venv/bin/python benchmarks/decode_latency.py --quick    # 10 syllables, fewer repeats
 
 Timings are steady state: every shape bucket is compiled before it is timed (a new bucket
