@@ -43,13 +43,14 @@ class Checkpointer:
     self.periodic = ocp.CheckpointManager(
         os.path.abspath(os.path.join(workdir, 'checkpoints')),
         options=ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=True,
-                                             cleanup_tmp_directories=True))
+                                             cleanup_tmp_directories=True,
+                                             multiprocessing_options=_barriers('periodic')))
     self.best = ocp.CheckpointManager(
         os.path.abspath(os.path.join(workdir, 'best')),
         options=ocp.CheckpointManagerOptions(
             max_to_keep=1, best_fn=lambda m: m[best_metric], best_mode='max',
             keep_checkpoints_without_metrics=False, enable_async_checkpointing=True,
-            cleanup_tmp_directories=True))
+            cleanup_tmp_directories=True, multiprocessing_options=_barriers('best')))
 
   def save(self, step: int, state, force: bool = False) -> None:
     self.periodic.save(step, args=ocp.args.StandardSave(state), force=force)
@@ -72,6 +73,13 @@ class Checkpointer:
   def close(self) -> None:
     self.periodic.close()
     self.best.close()
+
+
+def _barriers(name: str):
+  # Both managers may save the same step (eval and checkpoint steps coincide); on several
+  # processes their async saves would then meet at the same cross-process barrier names
+  # ('Barrier _async_write_complete.<step> is already ongoing') unless each has its own prefix.
+  return ocp.options.MultiprocessingOptions(barrier_sync_key_prefix=name)
 
 
 def _restore_newest(manager: ocp.CheckpointManager, abstract_state):

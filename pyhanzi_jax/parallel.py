@@ -7,6 +7,8 @@ array, so the same train step runs unchanged on one process or many.
 """
 from __future__ import annotations
 
+import glob
+import importlib.util
 import os
 
 from absl import logging
@@ -17,12 +19,37 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 DATA_AXIS = 'data'
 
 
+def cluster_environment() -> str:
+  """The kind of cluster JAX configures itself in ('slurm', 'openmpi', 'tpu'), or ''.
+
+  Decided from the environment alone: nothing may touch the devices before
+  `jax.distributed.initialize`.
+  """
+  env = os.environ
+  if ('SLURM_JOB_ID' in env and 'SLURM_STEP_NODELIST' in env and 'SLURM_PROCID' in env
+      and int(env.get('SLURM_NTASKS', '1')) > 1):  # Inside `srun` with several tasks.
+    return 'slurm'
+  if int(env.get('OMPI_COMM_WORLD_SIZE', '1')) > 1:  # mpirun
+    return 'openmpi'
+  if any(k in env for k in ('TPU_WORKER_HOSTNAMES', 'TPU_PROCESS_ADDRESSES',
+                            'MEGASCALE_COORDINATOR_ADDRESS')):  # GKE / multislice TPU.
+    return 'tpu'
+  # A Cloud TPU VM: libtpu installed and TPU chips present (/dev/accel* on v2-v4 and v5p,
+  # /dev/vfio/N on v5e and v6e). JAX then asks the metadata server for its peers.
+  if (importlib.util.find_spec('libtpu') is not None
+      and (glob.glob('/dev/accel[0-9]*') or glob.glob('/dev/vfio/[0-9]*'))):
+    return 'tpu'
+  return ''
+
+
 def maybe_initialize_distributed(cfg) -> None:
   """Starts JAX's multi-controller runtime when the config or the environment asks for it.
 
-  'auto' initialises on Cloud TPU VMs and under SLURM (where JAX finds the coordinator by
-  itself) and does nothing on a plain single machine; 'yes' always does, with an explicit
-  coordinator address, process count and id when given.
+  'auto' initialises on Cloud TPU VMs, under SLURM's `srun` and Open MPI's `mpirun` (where JAX
+  finds the coordinator, process count and id by itself) or when a coordinator address is
+  given, and does nothing on a plain single machine; 'yes' always does. Outside those clusters
+  the coordinator address, process count and id must all be given (launch/ shows how).
+  Must run before anything touches the devices.
   """
   mode = cfg.initialize
   if mode not in ('auto', 'yes', 'no'):
@@ -30,10 +57,18 @@ def maybe_initialize_distributed(cfg) -> None:
   if mode == 'no' or jax.distributed.is_initialized():
     return
   explicit = bool(cfg.coordinator_address)
-  in_cluster = ('SLURM_JOB_ID' in os.environ and int(os.environ.get('SLURM_NTASKS', '1')) > 1
-                or 'TPU_WORKER_HOSTNAMES' in os.environ or 'MEGASCALE_COORDINATOR_ADDRESS' in os.environ)
-  if mode == 'auto' and not (explicit or in_cluster):
+  cluster = cluster_environment()
+  if mode == 'auto' and not (explicit or cluster):
     return
+  if not cluster and not (explicit and cfg.num_processes > 0 and cfg.process_id >= 0):
+    raise ValueError(
+        'multi-process training outside SLURM, Open MPI or a Cloud TPU needs all of '
+        'config.distributed.coordinator_address (host:port of process 0), num_processes and '
+        f'process_id; got {cfg.coordinator_address!r}, {cfg.num_processes}, {cfg.process_id} '
+        '(launch/local_multiprocess.sh sets them for processes on one machine)')
+  if cfg.num_processes > 0 and not -1 <= cfg.process_id < cfg.num_processes:
+    raise ValueError(f'config.distributed.process_id={cfg.process_id} is not in '
+                     f'[0, num_processes={cfg.num_processes})')
   kwargs = {}
   if explicit:
     kwargs['coordinator_address'] = cfg.coordinator_address
@@ -41,8 +76,11 @@ def maybe_initialize_distributed(cfg) -> None:
     kwargs['num_processes'] = cfg.num_processes
   if cfg.process_id >= 0:
     kwargs['process_id'] = cfg.process_id
-  logging.info('jax.distributed.initialize(%s)', kwargs)
+  logging.info('jax.distributed.initialize(%s) (cluster: %s)', kwargs, cluster or 'none')
   jax.distributed.initialize(**kwargs)
+  logging.info('process %d of %d: %d local devices of %d (%s)', jax.process_index(),
+               jax.process_count(), jax.local_device_count(), jax.device_count(),
+               jax.devices()[0].platform)
 
 
 def make_mesh() -> Mesh:

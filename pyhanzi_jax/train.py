@@ -363,14 +363,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         break
   checkpointer.wait()
 
-  if config.train.export_at_end and not preemption.requested and is_main:
-    export_dir = os.path.join(workdir, 'export')
+  if config.train.export_at_end and not preemption.requested:
+    # Every process takes part in the orbax restore (it meets the others at barriers; process 0
+    # alone would wait forever); only process 0 writes the bundle.
     best = ckpt_lib.restore_params_from_workdir(workdir, ckpt_lib.abstract_like(
         _host(unreplicate(state).params)))
-    ckpt_lib.export_bundle(export_dir, best[0], model_config, pinyin_vocab, hanzi_vocab,
-                           extra={'from': f'{workdir}/{best[2]} step {best[1]}',
-                                  'max_len': config.data.max_len})
-    logging.info('exported the %s checkpoint (step %d) to %s', best[2], best[1], export_dir)
+    if is_main:
+      export_dir = os.path.join(workdir, 'export')
+      ckpt_lib.export_bundle(export_dir, best[0], model_config, pinyin_vocab, hanzi_vocab,
+                             extra={'from': f'{workdir}/{best[2]} step {best[1]}',
+                                    'max_len': config.data.max_len})
+      logging.info('exported the %s checkpoint (step %d) to %s', best[2], best[1], export_dir)
   checkpointer.close()
   writer.close()
   return last_metrics

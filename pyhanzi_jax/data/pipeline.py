@@ -105,13 +105,21 @@ class AbbrevTable:
     return cls(initial, short)
 
   def apply(self, src: np.ndarray, rng: np.random.Generator, sentence_prob: float,
-            syllable_prob: float) -> np.ndarray:
-    """Abbreviates some sentences' syllables to initials, as people type `nh` for `ni hao`."""
+            syllable_prob: float, rows: slice | None = None,
+            total_rows: int | None = None) -> np.ndarray:
+    """Abbreviates some sentences' syllables to initials, as people type `nh` for `ni hao`.
+
+    `src` may be rows `rows` of a batch of `total_rows`: the draws are made for the whole batch
+    and sliced, so a row comes out the same however many processes share the batch.
+    """
     if sentence_prob <= 0:
       return src
-    sent = rng.random(src.shape[0]) < sentence_prob
-    pick = (rng.random(src.shape) < syllable_prob) & sent[:, None]
-    use_short = rng.random(src.shape) < 0.5
+    shape = (total_rows or src.shape[0], src.shape[1])
+    sent = rng.random(shape[0]) < sentence_prob
+    pick = (rng.random(shape) < syllable_prob) & sent[:, None]
+    use_short = rng.random(shape) < 0.5
+    if rows is not None:
+      pick, use_short = pick[rows], use_short[rows]
     abbreviated = np.where(use_short, self.short[src], self.initial[src])
     return np.where(pick, abbreviated, src)
 
@@ -161,11 +169,12 @@ class TrainBatches:
     rows = self._chunk(c)[i]
     length = next(b for b in self.buckets if b >= self._lengths[rows].max())
     per = self.global_batch // self.process_count
-    mine = self._keep[rows[self.process_index * per:(self.process_index + 1) * per]]
-    src, tgt = self.split.rows(mine, length)
+    own = slice(self.process_index * per, (self.process_index + 1) * per)
+    src, tgt = self.split.rows(self._keep[rows[own]], length)
     if self.abbrev is not None:
-      rng = np.random.default_rng([self.seed, step, self.process_index, 0xAB])
-      src = self.abbrev.apply(src, rng, self.abbrev_prob, self.abbrev_syllable_prob)
+      rng = np.random.default_rng([self.seed, step, 0, 0xAB])  # The same on every process.
+      src = self.abbrev.apply(src, rng, self.abbrev_prob, self.abbrev_syllable_prob,
+                              rows=own, total_rows=self.global_batch)
     return {'inputs': src, 'targets': tgt}
 
 
