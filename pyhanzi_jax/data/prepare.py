@@ -294,8 +294,9 @@ def pair_passages(passages: Iterable[sources_lib.Passage], max_len: int, min_cjk
   stats = collections.Counter()
   pairs: list[Pair] = []
   jobs = ((chunk, max_len, min_cjk) for chunk in _chunks(passages, 500))
-  with (multiprocessing.Pool(num_workers) if num_workers > 1 else contextlib.nullcontext()
-        ) as pool:
+  # 'spawn', not fork: a forked child of a process that has started JAX's threads can deadlock.
+  ctx = multiprocessing.get_context('spawn')
+  with (ctx.Pool(num_workers) if num_workers > 1 else contextlib.nullcontext()) as pool:
     for chunk_pairs, chunk_stats in (pool.imap if pool else map)(_pair_chunk, jobs):
       pairs.extend(chunk_pairs)
       stats.update(chunk_stats)
