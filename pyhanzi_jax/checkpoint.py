@@ -13,7 +13,6 @@ checksums — everything `convert.py` needs, nothing it does not (no optimizer s
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import shutil
@@ -25,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
+from pyhanzi_jax.data import sources
 from pyhanzi_jax.data import vocab as vocab_lib
 
 BUNDLE_FORMAT = 1
@@ -144,14 +144,6 @@ def _unflatten(flat: dict[str, np.ndarray]):
   return tree
 
 
-def _sha256(path: str) -> str:
-  h = hashlib.sha256()
-  with open(path, 'rb') as f:
-    for block in iter(lambda: f.read(1 << 20), b''):
-      h.update(block)
-  return h.hexdigest()
-
-
 def export_bundle(out_dir: str, params, model_config, pinyin_vocab: vocab_lib.Vocab,
                   hanzi_vocab: vocab_lib.Vocab, dtype: str = 'float16',
                   extra: dict | None = None) -> str:
@@ -169,7 +161,7 @@ def export_bundle(out_dir: str, params, model_config, pinyin_vocab: vocab_lib.Vo
       'format': BUNDLE_FORMAT,
       'model': cfg,
       'params_dtype': dtype,
-      'params_sha256': _sha256(os.path.join(tmp, 'params.npz')),
+      'params_sha256': sources.sha256_of(os.path.join(tmp, 'params.npz')),
       'num_params': int(sum(v.size for v in flat.values())),
       'pinyin_vocab': pinyin_vocab.fingerprint(),
       'hanzi_vocab': hanzi_vocab.fingerprint(),
@@ -208,7 +200,7 @@ def load_bundle(path: str, compute_dtype: str | None = None) -> Bundle:
     raise CheckpointError(f'{path}: bundle format {meta.get("format")} is not '
                           f'{BUNDLE_FORMAT}; export it again with this version')
   params_path = os.path.join(path, 'params.npz')
-  if not os.path.isfile(params_path) or _sha256(params_path) != meta['params_sha256']:
+  if not os.path.isfile(params_path) or sources.sha256_of(params_path) != meta['params_sha256']:
     raise CheckpointError(f'{params_path} is missing or does not match its checksum: the bundle '
                           'is damaged or incomplete; export or download it again')
   pinyin_vocab = vocab_lib.Vocab.load(os.path.join(path, 'pinyin.txt'))
