@@ -147,7 +147,7 @@ def load_vocabs(data_dir: str) -> tuple[vocab_lib.Vocab, vocab_lib.Vocab]:
   return vocab_lib.Vocab.load(paths[0]), vocab_lib.Vocab.load(paths[1])
 
 
-def initial_params(config, model_config, rng):
+def initial_params(config, model_config, rng, hanzi_vocab: vocab_lib.Vocab):
   """Fresh parameters, or those of `config.optim.init_from` (a workdir or an exported bundle)."""
   params = jax.jit(functools.partial(model_lib.init_params, model_config))(rng)
   source = config.optim.init_from
@@ -159,7 +159,7 @@ def initial_params(config, model_config, rng):
   if os.path.isfile(os.path.join(source, 'bundle.json')):
     bundle = ckpt_lib.load_bundle(source)
     loaded, where = bundle.params, f'bundle {source}'
-    if bundle.hanzi_vocab.fingerprint() != _vocab_fingerprints(config)[1]:
+    if bundle.hanzi_vocab.fingerprint() != hanzi_vocab.fingerprint():
       raise ValueError(f'{source} was trained with another vocabulary than {config.data.dir}')
   else:
     loaded, step, sub = ckpt_lib.restore_params_from_workdir(source, ckpt_lib.abstract_like(params))
@@ -171,11 +171,6 @@ def initial_params(config, model_config, rng):
                      'fine-tune with the pretraining run\'s model settings')
   logging.info('initialised parameters from %s', where)
   return jax.tree.map(jnp.asarray, loaded)
-
-
-def _vocab_fingerprints(config):
-  p, h = load_vocabs(config.data.dir)
-  return p.fingerprint(), h.fingerprint()
 
 
 def _host(tree):
@@ -258,7 +253,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   # State: fresh (or from init_from), then replaced by the latest checkpoint if there is one.
   rng = jax.random.key(config.seed)
   init_rng, dropout_rng = jax.random.split(rng)
-  params = initial_params(config, model_config, init_rng)
+  params = initial_params(config, model_config, init_rng, hanzi_vocab)
   tx, labels = optim.make_optimizer(config.optim, config.train.num_steps, params)
   logging.info('parameters (frozen: %r):\n%s', config.optim.frozen,
                optim.describe_labels(params, labels))
