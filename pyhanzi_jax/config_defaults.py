@@ -14,7 +14,8 @@ def get_config():
 
   c.data = ml_collections.ConfigDict()
   c.data.dir = 'data'         # Prepared data (configs/prepare.py's workdir).
-  c.data.train_corpus = 'general'   # Corpus to train on: 'general' or 'domain'.
+  c.data.train_corpus = 'general'   # Corpus to train on ('general', 'domain'), or a mixture
+                                    # 'general,domain*2' (domain repeated twice).
   c.data.eval_corpora = 'general'   # Comma-separated corpora validated every eval_every steps.
   c.data.max_len = 64         # Tokens per sentence incl. EOS; longer sentences are dropped.
   c.data.abbrev_prob = 0.15   # Chance a training sentence's syllables are abbreviated ...

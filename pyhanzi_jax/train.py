@@ -225,7 +225,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                      f'config.model.max_len={model_config.max_len}')
   model = model_lib.Transformer(model_config)
   process_rows, device_rows = parallel.check_batch_size(config.train.batch_size)
-  train_split = pipeline.load_split(config.data.dir, config.data.train_corpus, 'train')
+  train_split = pipeline.load_train_mixture(config.data.dir, config.data.train_corpus)
   batches = pipeline.TrainBatches(
       train_split, config.train.batch_size,
       pipeline.parse_buckets(config.data.length_buckets, config.data.max_len),
