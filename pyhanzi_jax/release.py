@@ -1,0 +1,85 @@
+r"""Installs a trained model as the package's release model (the default of `pyhanzi`).
+
+  python -m pyhanzi_jax.release runs/release_cpu [--dest pyhanzi_jax/release] [--dtype float16]
+
+Takes a training workdir (its best checkpoint, else its latest) or a bundle, writes a compact
+bundle (float16 parameters, vocabularies, bundle.json with the checksum, the source and the
+validation metrics of the chosen step) into `--dest`, loads it back with every check the
+converter makes, and converts a sentence with it before reporting success. The bundle is
+written beside the destination and renamed into place, so an interrupted install never leaves
+a half-written release model behind.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from pyhanzi_jax import checkpoint as ckpt_lib
+
+RELEASE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'release')
+SMOKE_INPUT = 'ni hao shi jie'
+
+
+def validation_metrics(workdir: str, step: int) -> dict[str, float]:
+  """The validation metrics the trainer logged at `step` (empty if there are none)."""
+  path = os.path.join(workdir, 'metrics.jsonl')
+  if not os.path.isfile(path):
+    return {}
+  found = {}
+  with open(path, encoding='utf-8') as f:
+    for line in f:
+      row = json.loads(line)
+      if row.get('step') == step:
+        found.update({k: round(v, 4) for k, v in row.items()
+                      if '/' in k and not k.startswith('train/')})
+  return found
+
+
+def install(source: str, dest: str = RELEASE_DIR, dtype: str = 'float16') -> dict:
+  """Exports `source` (workdir or bundle) into `dest`; returns the written bundle.json."""
+  bundle = ckpt_lib.load_model(source)
+  extra = {'from': bundle.meta.get('from', source), 'max_len': bundle.meta.get('max_len', 64)}
+  step = None
+  if ' step ' in str(extra['from']):
+    step = int(str(extra['from']).rsplit(' step ', 1)[1])
+    workdir = source if not os.path.isfile(os.path.join(source, 'bundle.json')) else None
+    if workdir:
+      extra['validation'] = validation_metrics(workdir, step)
+  ckpt_lib.export_bundle(dest, bundle.params, bundle.model_config, bundle.pinyin_vocab,
+                         bundle.hanzi_vocab, dtype=dtype, extra=extra)
+  # Check it the way users will load it: checksum, vocabularies, shapes, then one conversion.
+  from pyhanzi_jax import convert  # pylint: disable=g-import-not-at-top
+  converter = convert.Converter(dest)
+  meta = dict(converter.bundle.meta)
+  meta['smoke'] = {SMOKE_INPUT: converter.convert(SMOKE_INPUT)}
+  return meta
+
+
+def main(argv=None) -> int:
+  ap = argparse.ArgumentParser(prog='python -m pyhanzi_jax.release', description=__doc__,
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
+  ap.add_argument('source', help='training workdir or bundle directory')
+  ap.add_argument('--dest', default=RELEASE_DIR, help='where to write (default: the package)')
+  ap.add_argument('--dtype', default='float16', choices=('float16', 'bfloat16', 'float32'),
+                  help='parameter dtype of the bundle')
+  args = ap.parse_args(argv)
+  try:
+    meta = install(args.source, args.dest, args.dtype)
+  except (ckpt_lib.CheckpointError, FileNotFoundError, ValueError) as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 1
+  size = sum(os.path.getsize(os.path.join(args.dest, f)) for f in os.listdir(args.dest))
+  print(f'installed {meta["from"]} -> {args.dest} ({size / 2**20:.1f} MiB, '
+        f'{meta["num_params"]:,} parameters, {meta["params_dtype"]})')
+  for k, v in sorted(meta.get('validation', {}).items()):
+    if k.endswith(('char_acc', 'sent_acc')):
+      print(f'  validation {k} = {v}')
+  for k, v in meta['smoke'].items():
+    print(f'  {k} -> {v}')
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())

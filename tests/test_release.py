@@ -1,0 +1,98 @@
+"""Installing a release model, and the release model shipped in pyhanzi_jax/release."""
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from pyhanzi_jax import checkpoint as ckpt_lib
+from pyhanzi_jax import convert
+from pyhanzi_jax import model as model_lib
+from pyhanzi_jax import release
+from pyhanzi_jax import train
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = os.path.join(ROOT, 'tests', 'fixtures', 'tiny_data')
+SHIPPED = os.path.isfile(os.path.join(release.RELEASE_DIR, 'bundle.json'))
+
+
+@pytest.fixture(scope='module')
+def source_bundle(tmp_path_factory):
+  """An untrained float32 bundle on the fixture vocabularies (installing needs no training)."""
+  pinyin_vocab, hanzi_vocab = train.load_vocabs(TINY)
+  config = model_lib.ModelConfig(len(pinyin_vocab), len(hanzi_vocab), emb_dim=32, num_heads=2,
+                                 enc_layers=1, dec_layers=1, mlp_dim=64)
+  params = model_lib.init_params(config, jax.random.key(0))
+  out = str(tmp_path_factory.mktemp('src') / 'bundle')
+  return ckpt_lib.export_bundle(out, params, config, pinyin_vocab, hanzi_vocab,
+                                dtype='float32', extra={'from': 'a test'})
+
+
+def test_install_writes_a_checked_float16_bundle(source_bundle, tmp_path):
+  dest = str(tmp_path / 'release')
+  meta = release.install(source_bundle, dest)
+  assert meta['params_dtype'] == 'float16' and meta['from'] == 'a test'
+  assert len(meta['smoke'][release.SMOKE_INPUT]) == 4  # One character per syllable.
+  assert not os.path.exists(dest + '.tmp')
+  src = ckpt_lib.load_bundle(source_bundle).params
+  got = ckpt_lib.load_bundle(dest).params
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4), src, got)
+  size = sum(os.path.getsize(os.path.join(dest, f)) for f in os.listdir(dest))
+  assert size < 0.6 * sum(os.path.getsize(os.path.join(source_bundle, f))
+                          for f in os.listdir(source_bundle))
+
+
+def test_install_of_a_missing_source_is_a_clear_error(tmp_path, capsys):
+  assert release.main([str(tmp_path / 'nope'), '--dest', str(tmp_path / 'out')]) == 1
+  assert 'does not exist' in capsys.readouterr().err
+  assert not os.path.exists(tmp_path / 'out')
+
+
+def test_validation_metrics_are_those_of_the_chosen_step(tmp_path):
+  rows = [{'step': 500, 'general/char_acc': 0.5, 'train/loss': 2.0},
+          {'step': 1000, 'train/loss': 1.0},
+          {'step': 1000, 'general/char_acc': 0.7, 'domain/char_acc': 0.6}]
+  (tmp_path / 'metrics.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in rows))
+  assert release.validation_metrics(str(tmp_path), 1000) == {'general/char_acc': 0.7,
+                                                             'domain/char_acc': 0.6}
+
+
+# --- The shipped model ------------------------------------------------------------------------
+
+needs_release = pytest.mark.skipif(not SHIPPED, reason='no release model installed')
+
+
+@needs_release
+def test_shipped_model_is_small_and_passes_its_checks():
+  size = sum(os.path.getsize(os.path.join(release.RELEASE_DIR, f))
+             for f in os.listdir(release.RELEASE_DIR))
+  assert size < 50 * 2**20
+  bundle = ckpt_lib.load_bundle(release.RELEASE_DIR)  # Checksum, vocabularies, shapes.
+  assert bundle.meta['params_dtype'] == 'float16'
+
+
+@pytest.fixture(scope='module')
+def shipped():
+  return convert.Converter()  # No path: the release model.
+
+
+@needs_release
+@pytest.mark.parametrize('text,want', [
+    ('ni hao shi jie', '你好世界'),
+    ('women', '我们'),
+    ('zhong guo ren min', '中国人民'),
+    ('jin tian tian qi hen hao', '今天天气很好'),
+    ('jintiantianqihenhao', '今天天气很好'),
+])
+def test_shipped_model_converts_common_phrases(shipped, text, want):
+  assert shipped.convert(text) == want
+
+
+@needs_release
+def test_pyhanzi_uses_the_shipped_model_by_default():
+  out = subprocess.run([sys.executable, '-m', 'pyhanzi_jax.convert', 'ni hao shi jie'],
+                       capture_output=True, text=True, cwd=ROOT, timeout=300, check=True)
+  assert out.stdout.strip() == '你好世界'
