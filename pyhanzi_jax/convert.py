@@ -264,18 +264,25 @@ def read_tsv(path: str) -> list[tuple[list[str], str]]:
 
 def evaluate_tsv(conv: Converter, path: str, forms: Iterable[str] = FORMS, k: int = 5,
                  limit: int = 0) -> dict[str, dict[str, float]]:
+  return evaluate_rows(conv, read_tsv(path)[:limit or None], forms, k)[0]
+
+
+def evaluate_rows(conv: Converter, rows: Sequence[tuple[list[str], str]],
+                  forms: Iterable[str] = FORMS, k: int = 5
+                  ) -> tuple[dict[str, dict[str, float]], dict[str, list[list[str]]]]:
+  """Scores per input form, and each form's k-best texts per row (for benchmarks/quality.py)."""
   from pyhanzi_jax import evaluate  # pylint: disable=g-import-not-at-top
-  rows = read_tsv(path)[:limit or None]
-  report = {}
+  report, outputs = {}, {}
   for form in forms:
     texts = [input_form(py, form) for py, _ in rows]
     t0 = time.perf_counter()
     nbest = conv.candidates_batch(texts, k)
     seconds = time.perf_counter() - t0
-    report[form] = evaluate.score_texts([c[0][0] for c in nbest], [hz for _, hz in rows],
-                                        [[t for t, _ in c] for c in nbest])
+    outputs[form] = [[t for t, _ in c] for c in nbest]
+    report[form] = evaluate.score_texts([c[0] for c in outputs[form]], [hz for _, hz in rows],
+                                        outputs[form])
     report[form]['ms_per_sentence'] = 1000 * seconds / max(len(rows), 1)
-  return report
+  return report, outputs
 
 
 # --- Command line -----------------------------------------------------------------------------
