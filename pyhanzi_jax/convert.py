@@ -115,6 +115,19 @@ class Converter:
         out.append([(''.join(p[0][0] for p in pieces), float(sum(p[0][1] for p in pieces)))])
     return out
 
+  def warmup(self, max_syllables: int = 16, k: int = 1) -> float:
+    """Compiles the batch-1 decoders for inputs of up to `max_syllables` syllables; seconds.
+
+    Without it the first call of each source-length bucket compiles (~1 s for the default
+    model). Inputs whose candidate lists are much wider (initials such as `zh`) still compile
+    on first use.
+    """
+    t0 = time.perf_counter()
+    step = self._decode.LENGTH_BUCKET
+    for n in range(step - 1, max_syllables + step, step):  # One input per source bucket.
+      self.candidates(' '.join(['shi'] * min(n, max_syllables)), k)
+    return time.perf_counter() - t0
+
   # --- internals --------------------------------------------------------------------------
 
   def _parse(self, text: str) -> _Line:
@@ -160,8 +173,10 @@ class Converter:
       rows.append([self._constraint_row(t) for t in toks] + [[vocab_lib.EOS]])
     rows = [r + [[vocab_lib.PAD]] * (length - len(r)) for r in rows]
     constraints = self.table.for_rows(rows)
+    # max_len None: the source bucket fixes the compiled shape, not each exact length (the
+    # constrained output has one character per token either way).
     seqs, scores = self._decode.beam_search(self.model, self.params, src, beam_size=beam,
-                                            constraints=constraints, max_len=length - 1)
+                                            constraints=constraints)
     out = []
     for r in range(n):
       toks = group[r]

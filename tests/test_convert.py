@@ -61,6 +61,15 @@ def test_candidates_are_sorted_distinct_and_batch_matches_single(conv):
   assert batch == [conv.convert(t) for t in ['shi jie', 'ni hao', 'zhong guo']]
 
 
+def test_warmup_compiles_what_short_inputs_use(conv):
+  from pyhanzi_jax import decode  # pylint: disable=g-import-not-at-top
+  conv.warmup(max_syllables=8, k=1)
+  before = decode.TRACE_COUNT['n']
+  for n in (1, 3, 5, 8):
+    conv.candidates(' '.join(['shi'] * n), 1)
+  assert decode.TRACE_COUNT['n'] == before
+
+
 def test_over_long_input_is_split_not_truncated(conv):
   text = ' '.join(['ni hao shi jie'] * 40)  # 160 syllables, no punctuation: windows.
   out = conv.convert(text)

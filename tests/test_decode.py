@@ -336,3 +336,19 @@ def test_bfloat16_model_decodes(tiny):
   for b in range(2):
     for i in range(6):
       assert seqs[b, i] in constraints[b, i]
+
+
+@pytest.mark.parametrize('beam', [1, 3])
+def test_constrained_search_skipping_the_final_eos_step_changes_nothing(tiny, beam):
+  """The loop stops at the longest sentence's length (EOS written without a model step)."""
+  model, params = tiny
+  rng = np.random.default_rng(9)
+  inputs = _inputs(rng, 2, 7)
+  constraints = _constraints(rng, 2, 7, 8)
+  padded, packed, max_len, s = decode._prepare(model, inputs, constraints, None, beam, 'rows')
+  fn = decode._compiled(model, beam, max_len, True, 'candidates', 0.0)
+  seqs, scores = fn(params, padded, packed)
+  no_stop = packed[:2] + (np.int32(max_len + 1),)  # Run every step, as before.
+  ref_seqs, ref_scores = fn(params, padded, no_stop)
+  np.testing.assert_array_equal(seqs, ref_seqs)
+  np.testing.assert_allclose(scores, ref_scores, rtol=1e-6, atol=1e-6)
