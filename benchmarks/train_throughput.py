@@ -7,6 +7,13 @@ Reports target tokens per second (median over timed steps) for each and the rati
   python benchmarks/train_throughput.py                 # default model size, batch 64 x 32
   python benchmarks/train_throughput.py --config=configs/default.py --batch=64 --length=32
 
+Memory: XLA:CPU allocates the step's temporaries (~600 MB here) as one fresh mmap per call, so
+every step page-faults and zero-fills all of it (~150k faults/step, printed below). glibc's
+documented tunable `glibc.malloc.hugetlb=1` (transparent huge pages for malloc's mmaps) cuts that
+500-fold; --malloc_hugepages re-runs this script with it set, for both frameworks alike:
+
+  python benchmarks/train_throughput.py --malloc_hugepages  # GLIBC_TUNABLES=glibc.malloc.hugetlb=1
+
 On a GPU, add --mfu to print model FLOPs utilisation against --peak_tflops (bf16 dense peak).
 torch is only needed for the comparison: `pip install torch==2.13.0` (CPU build on this image).
 """
@@ -15,6 +22,7 @@ import statistics
 import sys
 import time
 import os
+import resource
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -39,6 +47,11 @@ def model_flops_per_token(mc, src_len, tgt_len) -> float:
   return 6 * (per_src_token * src_len / tgt_len + per_tgt_token) + 6 * attn
 
 
+def _faults() -> int:
+  """Minor page faults of this process so far."""
+  return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 def jax_throughput(cfg, batch, length, steps, warmup, src_vocab, tgt_vocab):
   mc = model_lib.ModelConfig.from_config(cfg.model, src_vocab, tgt_vocab)
   model = model_lib.Transformer(mc)
@@ -52,14 +65,15 @@ def jax_throughput(cfg, batch, length, steps, warmup, src_vocab, tgt_vocab):
           'targets': rng.integers(4, tgt_vocab, (batch, length)).astype(np.int32)}
   data = jax.device_put(data)
   key = jax.random.key(0)
-  times = []
+  times, faults = [], []
   for i in range(warmup + steps):
-    t = time.perf_counter()
+    f, t = _faults(), time.perf_counter()
     state, sums = step(state, data, key)
     jax.block_until_ready(sums['loss_sum'])
     if i >= warmup:
       times.append(time.perf_counter() - t)
-  return batch * length / statistics.median(times), mc
+      faults.append(_faults() - f)
+  return batch * length / statistics.median(times), statistics.median(faults), mc
 
 
 def torch_throughput(cfg, batch, length, steps, warmup, src_vocab, tgt_vocab):
@@ -96,9 +110,9 @@ def torch_throughput(cfg, batch, length, steps, warmup, src_vocab, tgt_vocab):
   src = torch.randint(4, src_vocab, (batch, length), generator=g)
   tgt = torch.randint(4, tgt_vocab, (batch, length), generator=g)
   tgt_in = torch.cat([torch.ones(batch, 1, dtype=torch.long), tgt[:, :-1]], 1)
-  times = []
+  times, faults = [], []
   for i in range(warmup + steps):
-    t = time.perf_counter()
+    f, t = _faults(), time.perf_counter()
     opt.zero_grad(set_to_none=True)
     loss = loss_fn(net(src, tgt_in).reshape(-1, tgt_vocab), tgt.reshape(-1))
     loss.backward()
@@ -106,7 +120,9 @@ def torch_throughput(cfg, batch, length, steps, warmup, src_vocab, tgt_vocab):
     opt.step()
     if i >= warmup:
       times.append(time.perf_counter() - t)
-  return batch * length / statistics.median(times), torch.get_num_threads()
+      faults.append(_faults() - f)
+  return (batch * length / statistics.median(times), statistics.median(faults),
+          torch.get_num_threads())
 
 
 def main():
@@ -122,26 +138,35 @@ def main():
   ap.add_argument('--mfu', action='store_true')
   ap.add_argument('--peak_tflops', type=float, default=989.0, help='per-chip dense bf16 peak')
   ap.add_argument('--model', default='', help='comma list of k=v over config.model')
+  ap.add_argument('--malloc_hugepages', action='store_true',
+                  help='re-run with GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (see the docstring)')
   args = ap.parse_args()
+  if args.malloc_hugepages and 'glibc.malloc.hugetlb=1' not in os.environ.get('GLIBC_TUNABLES', ''):
+    env = dict(os.environ)
+    env['GLIBC_TUNABLES'] = ':'.join(filter(None, [env.get('GLIBC_TUNABLES'),
+                                                   'glibc.malloc.hugetlb=1']))
+    os.execve(sys.executable, [sys.executable] + sys.argv, env)
   cfg = config_defaults.get_config()
   cfg.model.dropout_rate = 0.0  # Dropout RNG costs differ between frameworks; measure the math.
   cfg.model.dtype = args.dtype
   for kv in filter(None, args.model.split(',')):
     k, v = kv.split('=')
     cfg.model[k] = type(cfg.model[k])(v)
-  print(f'devices: {jax.devices()}  model: {dict(cfg.model)}  batch {args.batch} x {args.length}')
-  jax_tps, mc = jax_throughput(cfg, args.batch, args.length, args.steps, args.warmup,
-                               args.src_vocab, args.tgt_vocab)
-  print(f'jax    {jax_tps:12,.0f} target tokens/s (median of {args.steps} steps)')
+  print(f'devices: {jax.devices()}  model: {dict(cfg.model)}  batch {args.batch} x {args.length}'
+        f"  GLIBC_TUNABLES={os.environ.get('GLIBC_TUNABLES', '')!r}")
+  jax_tps, jax_faults, mc = jax_throughput(cfg, args.batch, args.length, args.steps,
+                                           args.warmup, args.src_vocab, args.tgt_vocab)
+  print(f'jax    {jax_tps:12,.0f} target tokens/s (median of {args.steps} steps, '
+        f'{jax_faults:,.0f} page faults/step)')
   if args.mfu:
     flops = model_flops_per_token(mc, args.length, args.length) * jax_tps
     print(f'jax    {flops / 1e12:10.1f} TFLOP/s model FLOPs = '
           f'{100 * flops / (args.peak_tflops * 1e12 * jax.device_count()):.1f}% MFU')
   if not args.no_torch:
-    torch_tps, threads = torch_throughput(cfg, args.batch, args.length, args.steps, args.warmup,
-                                          args.src_vocab, args.tgt_vocab)
+    torch_tps, torch_faults, threads = torch_throughput(
+        cfg, args.batch, args.length, args.steps, args.warmup, args.src_vocab, args.tgt_vocab)
     print(f'torch  {torch_tps:12,.0f} target tokens/s (median of {args.steps} steps, '
-          f'{threads} threads)')
+          f'{threads} threads, {torch_faults:,.0f} page faults/step)')
     print(f'ratio jax/torch: {jax_tps / torch_tps:.2f}x')
 
 
