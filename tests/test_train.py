@@ -217,6 +217,23 @@ def test_config_typo_is_a_clear_error():
   assert 'Traceback' not in r.stderr
 
 
+@pytest.mark.skipif(not sys.platform.startswith('linux'), reason='a glibc tunable')
+@pytest.mark.parametrize('opt_out', [False, True])
+def test_main_runs_with_huge_page_malloc_unless_told_not_to(tmp_path, opt_out):
+  # The config file runs in the job's process: it reports the tunables that process got.
+  cfg = tmp_path / 'report.py'
+  cfg.write_text('import os\nfrom pyhanzi_jax import config_defaults\n'
+                 'def get_config():\n  c = config_defaults.get_config()\n'
+                 "  c.mode = 'tunables=' + os.environ.get('GLIBC_TUNABLES', '')\n  return c\n")
+  env = {k: v for k, v in os.environ.items() if k not in ('GLIBC_TUNABLES', 'PYHANZI_MALLOC')}
+  if opt_out:
+    env['PYHANZI_MALLOC'] = 'default'
+  r = subprocess.run([sys.executable, '-m', 'pyhanzi_jax.main', f'--config={cfg}',
+                      f'--workdir={tmp_path}'], cwd=ROOT, env=env, capture_output=True, text=True)
+  assert r.returncode == 1 and "config.mode must be" in r.stderr
+  assert ('glibc.malloc.hugetlb=1' in r.stderr) != opt_out
+
+
 def test_missing_data_dir_is_a_clear_error(tmp_path):
   r = subprocess.run([sys.executable, '-m', 'pyhanzi_jax.main', '--config=configs/tiny.py',
                       f'--workdir={tmp_path}', f'--config.data.dir={tmp_path}/nothing'],
