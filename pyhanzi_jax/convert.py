@@ -309,6 +309,10 @@ def _parser() -> argparse.ArgumentParser:
   ap.add_argument('text', nargs='*', help='pinyin, e.g. ni hao shi jie, nihao, nh')
   ap.add_argument('--model', help='bundle directory or training workdir (default: release model)')
   ap.add_argument('--nbest', type=int, default=1, metavar='K', help='print K candidates')
+  ap.add_argument('--warmup', action='store_true',
+                  help='compile the decoders for up to 16 syllables before reading standard '
+                       'input, so that no line waits for a compile (for input methods that '
+                       'drive pyhanzi as a subprocess)')
   ap.add_argument('--beam', type=int, default=4, help='beam size (at least --nbest)')
   ap.add_argument('--json', action='store_true', help='one JSON object per input line')
   ap.add_argument('--eval', metavar='TSV', help='score a "pinyin<TAB>hanzi" file instead')
@@ -356,6 +360,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
   if args.text:
     return 0 if _emit(conv, ' '.join(args.text), args, sys.stdout) else 1
+  if args.warmup:
+    print(f'pyhanzi: warmed up in {conv.warmup(k=max(args.nbest, 1)):.1f} s', file=sys.stderr)
   failed = False
   for line in sys.stdin:
     failed |= not _emit(conv, line.rstrip('\r\n'), args, sys.stdout)

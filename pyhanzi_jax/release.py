@@ -74,7 +74,7 @@ def main(argv=None) -> int:
   print(f'installed {meta["from"]} -> {args.dest} ({size / 2**20:.1f} MiB, '
         f'{meta["num_params"]:,} parameters, {meta["params_dtype"]})')
   for k, v in sorted(meta.get('validation', {}).items()):
-    if k.endswith(('char_acc', 'sent_acc')):
+    if k.split('/')[-1] in ('char_acc', 'sent_acc'):
       print(f'  validation {k} = {v}')
   for k, v in meta['smoke'].items():
     print(f'  {k} -> {v}')

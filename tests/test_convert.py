@@ -90,8 +90,8 @@ def _cli(args, stdin=None):
 
 
 def test_cli_streams_lines_reports_errors_and_continues(workdir):
-  r = _cli(['--model', workdir, '--json'], stdin='ni hao\niphone\n\nshi jie\n')
-  assert r.returncode == 1
+  r = _cli(['--model', workdir, '--json', '--warmup'], stdin='ni hao\niphone\n\nshi jie\n')
+  assert r.returncode == 1 and 'warmed up in' in r.stderr
   rows = [json.loads(l) for l in r.stdout.splitlines()]
   assert [row['input'] for row in rows] == ['ni hao', 'iphone', '', 'shi jie']
   assert rows[0]['candidates'] and len(rows[0]['candidates'][0]['text']) == 2
