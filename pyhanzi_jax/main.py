@@ -79,7 +79,7 @@ def _with_huge_page_malloc(argv):
   XLA:CPU allocates the train step's ~0.6 GB of temporaries afresh on every step, and with
   4 KiB pages that costs ~150K page faults per step (~16% of a 2-core CPU step). The glibc
   tunable `glibc.malloc.hugetlb=1` (glibc >= 2.35; older ones ignore it) cuts that to ~1K and
-  gave +20-28% train tokens/s (benchmarks/RESULTS.md). Tunables are read at process start,
+  gave +12-28% train tokens/s (benchmarks/RESULTS.md). Tunables are read at process start,
   hence the re-exec, before jax is imported. PYHANZI_MALLOC=default opts out.
   """
   import os  # pylint: disable=g-import-not-at-top
