@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from pyhanzi_jax import config_defaults
+from pyhanzi_jax import malloc
 from pyhanzi_jax import model as model_lib
 from pyhanzi_jax import optim
 from pyhanzi_jax import train
@@ -141,11 +142,8 @@ def main():
   ap.add_argument('--malloc_hugepages', action='store_true',
                   help='re-run with GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (see the docstring)')
   args = ap.parse_args()
-  if args.malloc_hugepages and 'glibc.malloc.hugetlb=1' not in os.environ.get('GLIBC_TUNABLES', ''):
-    env = dict(os.environ)
-    env['GLIBC_TUNABLES'] = ':'.join(filter(None, [env.get('GLIBC_TUNABLES'),
-                                                   'glibc.malloc.hugetlb=1']))
-    os.execve(sys.executable, [sys.executable] + sys.argv, env)
+  if args.malloc_hugepages:
+    malloc.reexec_with_huge_pages([sys.executable] + sys.argv)
   cfg = config_defaults.get_config()
   cfg.model.dropout_rate = 0.0  # Dropout RNG costs differ between frameworks; measure the math.
   cfg.model.dtype = args.dtype

@@ -74,22 +74,12 @@ def _friendly_errors(argv):
 
 
 def _with_huge_page_malloc(argv):
-  """Re-executes this command once with glibc's malloc asked for transparent huge pages.
-
-  XLA:CPU allocates the train step's ~0.6 GB of temporaries afresh on every step, and with
-  4 KiB pages that costs ~150K page faults per step (~16% of a 2-core CPU step). The glibc
-  tunable `glibc.malloc.hugetlb=1` (glibc >= 2.35; older ones ignore it) cuts that to ~1K and
-  gave +12-28% train tokens/s (benchmarks/RESULTS.md). Tunables are read at process start,
-  hence the re-exec, before jax is imported. PYHANZI_MALLOC=default opts out.
-  """
+  """Re-executes this command once with huge-page malloc (pyhanzi_jax/malloc.py says why);
+  PYHANZI_MALLOC=default opts out."""
   import os  # pylint: disable=g-import-not-at-top
-  tunables = os.environ.get('GLIBC_TUNABLES', '')
-  if (not sys.platform.startswith('linux') or 'hugetlb' in tunables
-      or os.environ.get('PYHANZI_MALLOC') == 'default'):
-    return
-  env = dict(os.environ, GLIBC_TUNABLES=':'.join(filter(None, [tunables,
-                                                               'glibc.malloc.hugetlb=1'])))
-  os.execve(sys.executable, [sys.executable, '-m', 'pyhanzi_jax.main', *argv[1:]], env)
+  from pyhanzi_jax import malloc  # pylint: disable=g-import-not-at-top
+  if os.environ.get('PYHANZI_MALLOC') != 'default':
+    malloc.reexec_with_huge_pages([sys.executable, '-m', 'pyhanzi_jax.main', *argv[1:]])
 
 
 if __name__ == '__main__':
