@@ -40,13 +40,12 @@ def validation_metrics(workdir: str, step: int) -> dict[str, float]:
 def install(source: str, dest: str = RELEASE_DIR, dtype: str = 'float16') -> dict:
   """Exports `source` (workdir or bundle) into `dest`; returns the written bundle.json."""
   bundle = ckpt_lib.load_model(source)
-  extra = {'from': bundle.meta.get('from', source), 'max_len': bundle.meta.get('max_len', 64)}
-  step = None
-  if ' step ' in str(extra['from']):
-    step = int(str(extra['from']).rsplit(' step ', 1)[1])
-    workdir = source if not os.path.isfile(os.path.join(source, 'bundle.json')) else None
-    if workdir:
-      extra['validation'] = validation_metrics(workdir, step)
+  extra = {'from': str(bundle.meta.get('from', source)),
+           'max_len': bundle.meta.get('max_len', 64)}
+  # A workdir's model says where it came from as '<workdir>/<best|checkpoints> step N'.
+  is_workdir = not os.path.isfile(os.path.join(source, 'bundle.json'))
+  if is_workdir and ' step ' in extra['from']:
+    extra['validation'] = validation_metrics(source, int(extra['from'].rsplit(' step ', 1)[1]))
   ckpt_lib.export_bundle(dest, bundle.params, bundle.model_config, bundle.pinyin_vocab,
                          bundle.hanzi_vocab, dtype=dtype, extra=extra)
   # Check it the way users will load it: checksum, vocabularies, shapes, then one conversion.

@@ -53,24 +53,23 @@ def token_losses(logits, targets, label_smoothing: float):
   return _token_losses(logits.astype(jnp.float32), targets, float(label_smoothing))
 
 
-def _lse_parts(logits, targets):
-  """-> (log-sum-exp, target logit, mean logit), each [B, T]."""
+def _losses_and_lse(logits, targets, label_smoothing):
+  """-> ((smoothed, nll), log-sum-exp), each [B, T]."""
   target_logit = jnp.take_along_axis(logits, targets[..., None], axis=-1)[..., 0]
-  return jax.nn.logsumexp(logits, axis=-1), target_logit, logits.mean(axis=-1)
+  lse = jax.nn.logsumexp(logits, axis=-1)
+  nll = lse - target_logit
+  smoothed = (1.0 - label_smoothing) * nll - label_smoothing * (logits.mean(axis=-1) - lse)
+  return (smoothed, nll), lse
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
 def _token_losses(logits, targets, label_smoothing):
-  lse, target_logit, mean_logit = _lse_parts(logits, targets)
-  nll = lse - target_logit
-  return (1.0 - label_smoothing) * nll - label_smoothing * (mean_logit - lse), nll
+  return _losses_and_lse(logits, targets, label_smoothing)[0]
 
 
 def _token_losses_fwd(logits, targets, label_smoothing):
-  lse, target_logit, mean_logit = _lse_parts(logits, targets)
-  nll = lse - target_logit
-  smoothed = (1.0 - label_smoothing) * nll - label_smoothing * (mean_logit - lse)
-  return (smoothed, nll), (logits, targets, lse)
+  losses, lse = _losses_and_lse(logits, targets, label_smoothing)
+  return losses, (logits, targets, lse)
 
 
 def _token_losses_bwd(label_smoothing, residuals, cotangents):
