@@ -1,0 +1,86 @@
+"""Decoding speed of pyhanzi_jax/decode.py against an older revision of it, in one process.
+
+  python benchmarks/decode_ab.py [--old db8c4d7]
+
+Loads `pyhanzi_jax/decode.py` as it was at --old (via `git show`) beside the current one, checks
+that both give the same sequences and scores on the same random batches (default model size,
+random parameters, 10 syllables, inputs of benchmarks/decode_latency.py), then times them
+interleaved: medians of 3 passes, wall and process CPU time (the fairer figure on a busy
+machine). benchmarks/RESULTS.md "After b20ae68" was measured this way.
+"""
+import argparse
+import importlib.util
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, 'benchmarks'))
+
+import jax  # pylint: disable=g-import-not-at-top
+import numpy as np
+
+import decode_latency as dl  # pylint: disable=g-import-not-at-top
+from configs import default as default_config  # pylint: disable=g-import-not-at-top
+from pyhanzi_jax import decode  # pylint: disable=g-import-not-at-top
+from pyhanzi_jax import model as model_lib  # pylint: disable=g-import-not-at-top
+
+# (batch, beam, scoring, batches)
+CASES = [(1, 1, 'candidates_rows', 30), (64, 1, 'candidates_packed', 4),
+         (1, 4, 'candidates_rows', 20), (64, 4, 'candidates_rows', 3)]
+
+
+def old_decode(rev: str):
+  source = subprocess.run(['git', 'show', f'{rev}:pyhanzi_jax/decode.py'], cwd=ROOT, check=True,
+                          capture_output=True, text=True).stdout
+  path = os.path.join(tempfile.mkdtemp(), 'decode_old.py')
+  with open(path, 'w', encoding='utf-8') as f:
+    f.write(source)
+  spec = importlib.util.spec_from_file_location('decode_old', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def main():
+  ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  ap.add_argument('--old', default='db8c4d7', help='git revision of the decode.py to compare')
+  args = ap.parse_args()
+  versions = {'old': old_decode(args.old), 'new': decode}
+  config = model_lib.ModelConfig.from_config(default_config.get_config().model, dl.SRC_VOCAB,
+                                             dl.TGT_VOCAB)
+  model = model_lib.Transformer(config)
+  params = model_lib.init_params(config, jax.random.key(0))
+  rng = np.random.default_rng(0)
+  print(f'load average {os.getloadavg()[0]:.2f}', flush=True)
+  for batch, beam, scoring, n in CASES:
+    data = [dl.make_batch(rng, batch, 10, True) for _ in range(n)]
+    k = max(c.shape[2] for _, c in data)
+    data = [(x, np.pad(c, ((0, 0), (0, 0), (0, k - c.shape[2])), constant_values=-1))
+            for x, c in data]
+    run = {v: (lambda m: lambda x, c: m.beam_search(model, params, x, beam_size=beam,
+                                                     constraints=c, scoring=scoring))(m)
+           for v, m in versions.items()}
+    for x, c in data:  # Same answers (this also compiles both).
+      (so, po), (sn, pn) = run['old'](x, c), run['new'](x, c)
+      np.testing.assert_array_equal(so, sn)
+      np.testing.assert_allclose(po, pn, rtol=1e-5, atol=1e-5)
+    cpu, wall = {v: [] for v in run}, {v: [] for v in run}
+    for _ in range(3):
+      for v, fn in run.items():
+        for x, c in data:
+          t, tw = time.process_time(), time.perf_counter()
+          jax.block_until_ready(fn(x, c))
+          cpu[v].append(time.process_time() - t)
+          wall[v].append(time.perf_counter() - tw)
+    print(f'batch {batch} beam {beam} {scoring}: ' + '  '.join(
+        f'{v}: wall {1e3 * np.median(wall[v]):.2f} ms ({batch / np.median(wall[v]):.0f} sent/s) '
+        f'cpu {1e3 * np.median(cpu[v]):.2f} ms' for v in run), flush=True)
+  print(f'load average {os.getloadavg()[0]:.2f}')
+
+
+if __name__ == '__main__':
+  main()
