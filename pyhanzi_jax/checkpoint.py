@@ -243,9 +243,14 @@ def load_model(path: str) -> Bundle:
   if not os.path.isfile(config_path):
     raise CheckpointError(f'{path} is neither a model bundle (bundle.json) nor a training '
                           'workdir (config.json)')
-  with open(config_path, encoding='utf-8') as f:
-    config = json.load(f)
-  data_dir = config['data']['dir']
+  try:
+    with open(config_path, encoding='utf-8') as f:
+      config = json.load(f)
+    data_dir, max_len, model_fields = (config['data']['dir'], config['data']['max_len'],
+                                       config['model'])
+  except (OSError, ValueError, KeyError, TypeError) as e:
+    raise CheckpointError(f'{config_path} is damaged or not written by the trainer ({e!r}); '
+                          'pass the run\'s export/ bundle instead') from e
   vocabs = [os.path.join(data_dir, 'vocab', f) for f in ('pinyin.txt', 'hanzi.txt')]
   if not all(os.path.isfile(v) for v in vocabs):
     raise CheckpointError(f'{path} was trained on {data_dir}, whose vocabularies are gone; '
@@ -254,8 +259,8 @@ def load_model(path: str) -> Bundle:
   fields = {f.name for f in dataclasses.fields(model_lib.ModelConfig)}
   model_config = model_lib.ModelConfig(
       src_vocab_size=len(pinyin_vocab), tgt_vocab_size=len(hanzi_vocab),
-      **{k: v for k, v in config['model'].items() if k in fields})
+      **{k: v for k, v in model_fields.items() if k in fields})
   abstract = jax.eval_shape(lambda: model_lib.init_params(model_config, jax.random.key(0)))
   params, step, sub = restore_params_from_workdir(path, abstract)
   return Bundle(model_config, params, pinyin_vocab, hanzi_vocab,
-                {'from': f'{path}/{sub} step {step}', 'max_len': config['data']['max_len']})
+                {'from': f'{path}/{sub} step {step}', 'max_len': max_len})

@@ -108,6 +108,14 @@ def test_cli_missing_model_is_a_clear_error(tmp_path):
   assert 'does not exist' in r.stderr and 'Traceback' not in r.stderr
 
 
+@pytest.mark.parametrize('config_text', ['{}', '{"data": {"dir": "d"}', 'not json'])
+def test_damaged_workdir_config_is_a_clear_error(tmp_path, config_text):
+  (tmp_path / 'config.json').write_text(config_text)
+  r = _cli(['--model', str(tmp_path), 'ni hao'])
+  assert r.returncode == 2
+  assert 'config.json is damaged' in r.stderr and 'Traceback' not in r.stderr
+
+
 def test_corrupt_bundle_is_refused(workdir, tmp_path):
   import shutil
   bad = str(tmp_path / 'bundle')
