@@ -1,8 +1,9 @@
-"""Decoding speed of pyhanzi_jax/decode.py against an older revision of it, in one process.
+"""Decoding speed of pyhanzi_jax/decode.py + model.py against an older revision, in one process.
 
-  python benchmarks/decode_ab.py [--old db8c4d7]
+  python benchmarks/decode_ab.py [--old db8c4d7] [--scoring candidates]
 
-Loads `pyhanzi_jax/decode.py` as it was at --old (via `git show`) beside the current one, checks
+Loads `pyhanzi_jax/decode.py` and `model.py` as they were at --old (via `git show`; the old
+decode.py imports the old model.py) beside the current ones, checks
 that both give the same sequences and scores on the same random batches (default model size,
 random parameters, 10 syllables, inputs of benchmarks/decode_latency.py), then times them
 interleaved: medians of 3 passes, wall and process CPU time (the fairer figure on a busy
@@ -28,42 +29,56 @@ from configs import default as default_config  # pylint: disable=g-import-not-at
 from pyhanzi_jax import decode  # pylint: disable=g-import-not-at-top
 from pyhanzi_jax import model as model_lib  # pylint: disable=g-import-not-at-top
 
-# (batch, beam, scoring, batches)
-CASES = [(1, 1, 'candidates_rows', 30), (64, 1, 'candidates_packed', 4),
-         (1, 4, 'candidates_rows', 20), (64, 4, 'candidates_rows', 3)]
+# (batch, beam, batches)
+CASES = [(1, 1, 30), (64, 1, 4), (1, 4, 20), (64, 4, 3)]
 
 
-def old_decode(rev: str):
-  source = subprocess.run(['git', 'show', f'{rev}:pyhanzi_jax/decode.py'], cwd=ROOT, check=True,
+def _load_old(rev: str, name: str, replace=()):
+  source = subprocess.run(['git', 'show', f'{rev}:pyhanzi_jax/{name}.py'], cwd=ROOT, check=True,
                           capture_output=True, text=True).stdout
-  path = os.path.join(tempfile.mkdtemp(), 'decode_old.py')
+  for a, b in replace:
+    source = source.replace(a, b)
+  path = os.path.join(tempfile.mkdtemp(), f'{name}_old.py')
   with open(path, 'w', encoding='utf-8') as f:
     f.write(source)
-  spec = importlib.util.spec_from_file_location('decode_old', path)
+  spec = importlib.util.spec_from_file_location(f'{name}_old', path)
   module = importlib.util.module_from_spec(spec)
+  sys.modules[f'{name}_old'] = module
   spec.loader.exec_module(module)
   return module
+
+
+def old_version(rev: str):
+  """(decode module, model module) as they were at `rev`, the decode using that model."""
+  model = _load_old(rev, 'model')
+  decode_old = _load_old(rev, 'decode', [('from pyhanzi_jax.model import', 'from model_old import')])
+  return decode_old, model
 
 
 def main():
   ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   ap.add_argument('--old', default='db8c4d7', help='git revision of the decode.py to compare')
+  ap.add_argument('--scoring', default='candidates', help='beam_search scoring, for both')
   args = ap.parse_args()
-  versions = {'old': old_decode(args.old), 'new': decode}
   config = model_lib.ModelConfig.from_config(default_config.get_config().model, dl.SRC_VOCAB,
                                              dl.TGT_VOCAB)
-  model = model_lib.Transformer(config)
-  params = model_lib.init_params(config, jax.random.key(0))
+  decode_old, model_old = old_version(args.old)
+  old_config = model_old.ModelConfig(**{f: getattr(config, f) for f in
+                                        model_old.ModelConfig.__dataclass_fields__})
+  versions = {'old': (decode_old, model_old.Transformer(old_config)),
+              'new': (decode, model_lib.Transformer(config))}
+  params = model_lib.init_params(config, jax.random.key(0))  # The same tree in both.
+  scoring = args.scoring
   rng = np.random.default_rng(0)
   print(f'load average {os.getloadavg()[0]:.2f}', flush=True)
-  for batch, beam, scoring, n in CASES:
+  for batch, beam, n in CASES:
     data = [dl.make_batch(rng, batch, 10, True) for _ in range(n)]
     k = max(c.shape[2] for _, c in data)
     data = [(x, np.pad(c, ((0, 0), (0, 0), (0, k - c.shape[2])), constant_values=-1))
             for x, c in data]
-    run = {v: (lambda m: lambda x, c: m.beam_search(model, params, x, beam_size=beam,
-                                                     constraints=c, scoring=scoring))(m)
-           for v, m in versions.items()}
+    run = {v: (lambda d, m: lambda x, c: d.beam_search(m, params, x, beam_size=beam,
+                                                        constraints=c, scoring=scoring))(d, m)
+           for v, (d, m) in versions.items()}
     for x, c in data:  # Same answers (this also compiles both).
       (so, po), (sn, pn) = run['old'](x, c), run['new'](x, c)
       np.testing.assert_array_equal(so, sn)

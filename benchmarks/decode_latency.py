@@ -23,6 +23,7 @@ lies between half of it (both cores busy) and all of it.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -115,6 +116,9 @@ def main(argv=None):
   parser.add_argument('--repeats', type=int, default=50, help='batch-1 sentences per row')
   parser.add_argument('--batches', type=int, default=5, help='batch-64 batches per row')
   parser.add_argument('--batch', type=int, default=64)
+  parser.add_argument('--dtypes', default='float32',
+                      help="comma-separated compute dtypes, e.g. 'float32,bfloat16' (parameters "
+                      "are cast to it once, as Converter(compute_dtype=...) does)")
   parser.add_argument('--quick', action='store_true', help='10 syllables, 20 repeats, 3 batches')
   args = parser.parse_args(argv)
   if args.quick:
@@ -122,14 +126,12 @@ def main(argv=None):
 
   config = model_lib.ModelConfig.from_config(default_config.get_config().model, SRC_VOCAB,
                                              TGT_VOCAB)
-  model = model_lib.Transformer(config)
-  params = model_lib.init_params(config, jax.random.key(0))
-  print(f'model: {model_lib.param_count(params) / 1e6:.1f}M parameters, emb {config.emb_dim}, '
-        f'{config.enc_layers}+{config.dec_layers} layers, vocab {SRC_VOCAB}->{TGT_VOCAB}, '
-        f'{config.dtype.name}; jax {jax.__version__} on {jax.devices()[0].device_kind} '
+  params32 = model_lib.init_params(config, jax.random.key(0))
+  print(f'model: {model_lib.param_count(params32) / 1e6:.1f}M parameters, emb {config.emb_dim}, '
+        f'{config.enc_layers}+{config.dec_layers} layers, vocab {SRC_VOCAB}->{TGT_VOCAB}; '
+        f'jax {jax.__version__} on {jax.devices()[0].device_kind} '
         f'({os.cpu_count()} cpus); load average {os.getloadavg()[0]:.2f}')
-  rng = np.random.default_rng(0)
-  header = (f'| syllables | search  | constraints / scoring    | b=1 p50 ms | b=1 p95 ms | '
+  header = (f'| dtype    | syllables | search  | constraints / scoring    | b=1 p50 ms | b=1 p95 ms | '
             f'b=1 CPU ms | b={args.batch} sent/s | b={args.batch} sent/CPU-s |')
   print(header)
   print('|' + '|'.join('-' * (len(c)) for c in header.split('|')[1:-1]) + '|')
@@ -139,12 +141,19 @@ def main(argv=None):
   for syllables in [int(s) for s in args.syllables.split(',')]:
     for beam in [int(b) for b in args.beams.split(',')]:
       for mode in args.modes.split(','):
-        p50, p95, cpu, rate, cpu_rate = measure(model, params, rng, syllables, beam, mode,
-                                                args.repeats, args.batches, args.batch)
-        search = 'greedy' if beam == 1 else f'beam {beam}'
-        wide = len(str(args.batch))
-        print(f'| {syllables:9d} | {search:7s} | {names[mode]:24s} | {p50:10.2f} | {p95:10.2f} | '
-              f'{cpu:10.2f} | {rate:{wide + 10}.0f} | {cpu_rate:{wide + 14}.0f} |', flush=True)
+        for dtype in args.dtypes.split(','):
+          # The same sentences for every dtype: a fresh generator with the same seed.
+          rng = np.random.default_rng(syllables * 100 + beam)
+          dconfig = dataclasses.replace(config, dtype=dtype, param_dtype=dtype)
+          model = model_lib.Transformer(dconfig)
+          params = jax.tree.map(lambda x: x.astype(dconfig.param_dtype), params32)
+          p50, p95, cpu, rate, cpu_rate = measure(model, params, rng, syllables, beam, mode,
+                                                  args.repeats, args.batches, args.batch)
+          search = 'greedy' if beam == 1 else f'beam {beam}'
+          wide = len(str(args.batch))
+          print(f'| {dtype:8s} | {syllables:9d} | {search:7s} | {names[mode]:24s} | {p50:10.2f} | '
+                f'{p95:10.2f} | {cpu:10.2f} | {rate:{wide + 10}.0f} | {cpu_rate:{wide + 14}.0f} |',
+                flush=True)
   print(f'load average at the end: {os.getloadavg()[0]:.2f}')
 
 

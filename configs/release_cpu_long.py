@@ -1,8 +1,9 @@
 r"""The release model, CPU recipe, stage 3: a longer continuation of stage 2 (configs/release_cpu.py).
 
 Stage 2's validation curve was still rising at its end (docs/TRAINING.md). This stage starts
-from stage 2's best checkpoint with a fresh warmup and a 12,000-step cosine (~3.5 h alone on
-2 cores), on the same general + domain mixture. It resumes by itself, so it can be run across
+from stage 2's best checkpoint with a fresh warmup and a 6,000-step cosine (~1.7 h alone on
+2 cores), on the same general + domain mixture. (Planned as 12,000 steps; shortened to 6,000 at
+step 500, where the learning rate is still near its peak, so it ends within one session.) It resumes by itself, so it can be run across
 several sessions; install the result when it beats the shipped model on docs/QUALITY.md:
 
   nohup python -m pyhanzi_jax.main --config=configs/release_cpu_long.py \
@@ -17,6 +18,6 @@ def get_config():
   c.optim.init_from = 'runs/release_cpu'
   c.optim.learning_rate = 5e-4
   c.optim.warmup_steps = 200
-  c.train.num_steps = 12000
+  c.train.num_steps = 6000
   c.train.eval_every = 1000
   return c

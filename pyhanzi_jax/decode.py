@@ -10,7 +10,7 @@ may only emit those ids, and the step after the last source token may only emit 
 output has exactly as many characters as the input has tokens. The step then scores only those
 rows of the output projection (`scoring='candidates'`, the default) instead of all of them
 (`scoring='full'`, which masks the full-vocabulary logits and gives the same result); the rows
-are laid out per sentence or packed for the whole batch, whichever is cheaper for the batch
+are packed per group of consecutive sentences, the group size chosen per call by a cost model
 (`_layout_candidates`).
 
 Scores are log-probabilities of the whole sequence including EOS. Under constraints they are
@@ -202,44 +202,49 @@ def _step_candidates(constraints, src_len, max_len):
 def _layout_candidates(constraints, src_len, max_len, beam_size, layout='auto'):
   """Candidate ids per step, laid out for scoring: (ids, owner), each [steps, groups, width].
 
-  Step t scores the hypotheses of group g against ids[t, g] (-1 = padding); owner[t, g, j] is
-  the batch row that id belongs to. Two layouts:
-  - 'rows': one group per sentence (groups = batch), each padded to the longest list in the
-    batch. Few multiply-adds, but every padded slot is a row gathered from the projection.
-  - 'packed': one group (the whole batch's lists concatenated), scored by every hypothesis in
-    one [hypotheses, width] product and masked by owner. No padding per sentence: with ~22
-    candidates on average and ~150 at most, rows gathers ~7x more rows than it uses.
-  'auto' takes the cheaper by a rough cost model (gathers + multiply-adds).
+  The batch's sentences are split into `groups` runs of consecutive sentences; at each step
+  the candidate lists of one group are concatenated, and every hypothesis of the group is
+  scored against all of them in one [hypotheses, width] product, masked by owner
+  (owner[t, g, j] = the batch row id j belongs to; ids -1 = padding). Few groups gather few
+  rows from the projection but multiply each hypothesis against other sentences' candidates;
+  many groups the reverse:
+  - 'rows': one group per sentence; every padded slot is a gathered row (~22 candidates on
+    average, ~150 at most, so ~7x more rows gathered than used);
+  - 'packed': one group, the whole batch; no padding, but a batch of 64 multiplies every
+    hypothesis against 64 sentences' lists;
+  - 'auto': the group count (a divisor of the batch) with the lowest gathers + multiply-adds
+    by a rough cost model (at batch 64, usually 8-16 groups);
+  - an int: that many groups (must divide the batch).
   """
   dense = _step_candidates(constraints, src_len, max_len)
   b, steps, k = dense.shape
   valid = dense >= 0
-  width_rows = _candidate_bucket(valid.sum(axis=2).max())
-  width_packed = _candidate_bucket(valid.sum(axis=(0, 2)).max())
+  counts = valid.sum(axis=2)  # [b, steps]
+  n = b * beam_size
+
+  def width(groups):  # The longest concatenated list of any group at any step, bucketed.
+    return _candidate_bucket(counts.reshape(groups, -1, steps).sum(axis=1).max())
+
   if layout == 'auto':
-    n = b * beam_size
-    cost_rows = b * width_rows * (beam_size + _GATHER_COST)
-    cost_packed = width_packed * (n + _GATHER_COST)
-    layout = 'packed' if cost_packed < cost_rows else 'rows'
-  if layout == 'rows':
-    ids = np.full((b, steps, width_rows), -1, np.int32)
-    w = min(k, width_rows)
-    if np.all(valid[..., 1:] <= valid[..., :-1]):  # Lists already valid-first (the usual).
-      ids[..., :w] = dense[..., :w]
-    else:
-      order = np.argsort(~valid, axis=2, kind='stable')[..., :w]
-      ids[..., :w] = np.take_along_axis(dense, order, axis=2)
-    ids = ids.transpose(1, 0, 2)  # [steps, b, width]
-    owner = np.where(ids >= 0, np.arange(b, dtype=np.int32)[None, :, None], -1)
-    return ids, owner.astype(np.int32)
-  flat_valid = valid.transpose(1, 0, 2).reshape(steps, -1)  # [steps, b * k]
-  flat = dense.transpose(1, 0, 2).reshape(steps, -1)
-  pos = np.cumsum(flat_valid, axis=1) - 1
-  ti, j = np.nonzero(flat_valid)
-  ids = np.full((steps, 1, width_packed), -1, np.int32)
-  owner = np.full((steps, 1, width_packed), -1, np.int32)
-  ids[ti, 0, pos[ti, j]] = flat[ti, j]
-  owner[ti, 0, pos[ti, j]] = j // k
+    divisors = [g for g in range(1, b + 1) if b % g == 0]
+    # Per group: width gathers, and width multiply-adds for each of its n / g hypotheses.
+    groups = min(divisors, key=lambda g: g * width(g) * (n // g + _GATHER_COST))
+  else:
+    groups = {'rows': b, 'packed': 1}.get(layout, layout)
+    if not (isinstance(groups, int) and groups >= 1 and b % groups == 0):
+      raise ValueError(f'layout must be auto, rows, packed or a divisor of the batch size {b}, '
+                       f'got {layout!r}')
+  per = b // groups
+  # [steps, groups, per * k]: the lists of a group's sentences one after another.
+  grouped = dense.reshape(groups, per, steps, k).transpose(2, 0, 1, 3).reshape(steps, groups, -1)
+  keep = grouped >= 0
+  slot = np.cumsum(keep, axis=2) - 1  # Where each valid id lands: valid ids first, in order.
+  t, g, j = np.nonzero(keep)
+  w = width(groups)
+  ids = np.full((steps, groups, w), -1, np.int32)
+  owner = np.full((steps, groups, w), -1, np.int32)
+  ids[t, g, slot[t, g, j]] = grouped[t, g, j]
+  owner[t, g, slot[t, g, j]] = g * per + j // k
   return ids, owner
 
 

@@ -249,6 +249,35 @@ def test_layout_candidates():
   np.testing.assert_array_equal(owner[3, 0, :3], [0, 1, -1])
 
 
+def test_layout_candidates_in_groups():
+  """Groups of consecutive sentences: each group's lists concatenated, owners the batch rows."""
+  constraints = np.array([[[5, -1]], [[6, 7]], [[8, -1]], [[9, 10]]], np.int32)  # [4, 1, 2]
+  src_len = np.ones(4, int)
+  ids, owner = decode._layout_candidates(constraints, src_len, 1, 1, 2)
+  assert ids.shape == (2, 2, 8)  # [steps, groups, width]
+  np.testing.assert_array_equal(ids[0, :, :4], [[5, 6, 7, -1], [8, 9, 10, -1]])
+  np.testing.assert_array_equal(owner[0, :, :4], [[0, 1, 1, -1], [2, 3, 3, -1]])
+  np.testing.assert_array_equal(ids[1, :, :3], [[EOS, EOS, -1], [EOS, EOS, -1]])
+  # 'auto' picks one of the divisors of the batch; a non-divisor is refused.
+  assert decode._layout_candidates(constraints, src_len, 1, 1)[0].shape[1] in (1, 2, 4)
+  with pytest.raises(ValueError, match='divisor'):
+    decode._layout_candidates(constraints, src_len, 1, 1, 3)
+
+
+@pytest.mark.parametrize('groups', [2, 4])
+def test_grouped_candidates_score_like_full_vocab(tiny, monkeypatch, groups):
+  model, params = tiny
+  rng = np.random.default_rng(9)
+  inputs = _inputs(rng, 4, 6)
+  constraints = _constraints(rng, 4, 6, 8)
+  seqs, scores = decode.beam_search(model, params, inputs, beam_size=3, constraints=constraints,
+                                    scoring='full')
+  monkeypatch.setitem(decode._LAYOUTS, 'candidates', groups)
+  s, sc = decode.beam_search(model, params, inputs, beam_size=3, constraints=constraints)
+  np.testing.assert_array_equal(s, seqs)
+  np.testing.assert_allclose(sc, scores, rtol=1e-5, atol=1e-5)
+
+
 def test_unconstrained_respects_max_len_and_pads_after_eos(tiny):
   model, params = tiny
   inputs = _inputs(np.random.default_rng(6), 2, 6)
