@@ -41,6 +41,14 @@ RELEASE_MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'releas
 BATCH_BUCKETS = (1, 8, 64)   # Batch sizes decoding compiles for.
 WINDOW_OVERLAP = 8           # Tokens shared by neighbouring windows of an over-long piece.
 _BREAKS = frozenset('，。！？；：、,.!?;:…')
+# ASCII punctuation typed in a Chinese sentence, as an IME in Chinese mode writes it, by the
+# rules data/prepare.py's `normalise` applies to the training text (so the model reads
+# 'ni hao ma?' as the 'ni hao ma ？' it was trained on: 你好吗？; left ASCII, the '?' is a symbol
+# it never saw there, measured: 你好马?). ',' and ':' stay ASCII between digits (1,000 12:30),
+# '.' after a digit (3.14, an enumeration's '1.').
+CHINESE_PUNCTUATION = {',': '，', '.': '。', '?': '？', '!': '！', ':': '：', ';': '；',
+                       '(': '（', ')': '）', '~': '～'}
+PUNCTUATION_MODES = ('chinese', 'ascii')
 
 
 class ConversionError(ValueError):
@@ -65,7 +73,16 @@ class Converter:
   """Loads a model once; converts pinyin strings to characters."""
 
   def __init__(self, model_path: str | None = None, *, beam_size: int = 4,
-               compute_dtype: str | None = None):
+               compute_dtype: str | None = None, punctuation: str = 'chinese'):
+    """model_path: a bundle or a training workdir (default: the shipped release model).
+
+    punctuation: 'chinese' writes ASCII , . ? ! : ; ( ) typed in a sentence as ，。？！：；（）
+      (not between digits: 3.14, 1,000, 12:30 stay); 'ascii' gives them back as typed. The
+      model reads the full-width forms either way.
+    """
+    if punctuation not in PUNCTUATION_MODES:
+      raise ValueError(f'punctuation must be one of {PUNCTUATION_MODES}, got {punctuation!r}')
+    self.punctuation = punctuation
     from pyhanzi_jax import decode as decode_lib  # pylint: disable=g-import-not-at-top
     from pyhanzi_jax import model as model_lib  # pylint: disable=g-import-not-at-top
     self._decode = decode_lib
@@ -137,6 +154,7 @@ class Converter:
       raise ConversionError(str(e)) from None
     if not tokens:
       raise ConversionError('empty input: type pinyin such as "ni hao" or "nh"')
+    tokens = chinese_punctuation(tokens)
     return _Line(tokens, _split_pieces(tokens, self.window))
 
   def _constraint_row(self, tok) -> list[int]:
@@ -207,8 +225,26 @@ class Converter:
   def _render(self, toks, ids) -> str:
     out = []
     for tok, i in zip(toks, ids):
-      out.append(tok.key if tok.kind == 'passthrough' else self.hanzi_vocab.tokens[int(i)])
+      if tok.kind != pinyin.PASSTHROUGH:
+        out.append(self.hanzi_vocab.tokens[int(i)])
+      else:
+        out.append(tok.text if self.punctuation == 'ascii' else tok.key)
     return ''.join(out)
+
+
+def chinese_punctuation(tokens: list) -> list:
+  """Passthrough ASCII punctuation keyed as its full-width form (CHINESE_PUNCTUATION), but for
+  ',' and ':' between digits and '.' after one. Token.text keeps what was typed."""
+  def digit(i):
+    return 0 <= i < len(tokens) and tokens[i].key.isdigit()
+
+  out = []
+  for i, tok in enumerate(tokens):
+    full = CHINESE_PUNCTUATION.get(tok.key) if tok.kind == pinyin.PASSTHROUGH else None
+    in_number = ((tok.key in ',:' and digit(i - 1) and digit(i + 1))
+                 or (tok.key == '.' and digit(i - 1)))
+    out.append(dataclasses.replace(tok, key=full) if full and not in_number else tok)
+  return out
 
 
 def _split_pieces(tokens, window: int) -> list[tuple[int, int]]:
@@ -315,6 +351,9 @@ def _parser() -> argparse.ArgumentParser:
                        'drive pyhanzi as a subprocess)')
   ap.add_argument('--beam', type=int, default=4, help='beam size (at least --nbest)')
   ap.add_argument('--json', action='store_true', help='one JSON object per input line')
+  ap.add_argument('--punctuation', choices=PUNCTUATION_MODES, default='chinese',
+                  help='write ASCII , . ? ! : ; ( ) typed in a sentence as ，。？！：；（） '
+                  '(chinese, the default, as an IME does) or leave them as typed (ascii)')
   ap.add_argument('--eval', metavar='TSV', help='score a "pinyin<TAB>hanzi" file instead')
   ap.add_argument('--forms', default=','.join(FORMS), help='input forms for --eval')
   ap.add_argument('--topk', type=int, default=5, help='k of top-k accuracy for --eval')
@@ -345,7 +384,8 @@ def _emit(conv: Converter, text: str, args, out) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
   args = _parser().parse_args(argv)
   try:
-    conv = Converter(args.model, beam_size=max(args.beam, args.nbest))
+    conv = Converter(args.model, beam_size=max(args.beam, args.nbest),
+                     punctuation=args.punctuation)
   except (ckpt_lib.CheckpointError, FileNotFoundError, ValueError) as e:
     print(f'pyhanzi: cannot load the model: {e}', file=sys.stderr)
     return 2

@@ -70,6 +70,23 @@ def test_warmup_compiles_what_short_inputs_use(conv):
   assert decode.TRACE_COUNT['n'] == before
 
 
+def test_ascii_punctuation_reads_and_writes_as_chinese_except_in_numbers():
+  keys = [t.key for t in convert.chinese_punctuation(pinyin.parse('ni hao, shi jie. 3.14 1,000 (ma)?'))]
+  assert keys == ['ni', 'hao', '，', 'shi', 'jie', '。', '3', '.', '1', '4', '1', ',', '0', '0',
+                  '0', '（', 'ma', '）', '？']
+
+
+def test_punctuation_modes(workdir, conv):
+  out = conv.convert('ni hao, shi jie!')
+  assert out[2] == '，' and out[-1] == '！' and len(out) == 6
+  # The model reads the same full-width input either way: only the rendering differs.
+  assert conv.convert('ni hao，shi jie！') == out
+  ascii_conv = convert.Converter(os.path.join(workdir, 'export'), punctuation='ascii')
+  assert ascii_conv.convert('ni hao, shi jie!') == out[:2] + ',' + out[3:5] + '!'
+  with pytest.raises(ValueError, match='punctuation'):
+    convert.Converter(os.path.join(workdir, 'export'), punctuation='full')
+
+
 def test_over_long_input_is_split_not_truncated(conv):
   text = ' '.join(['ni hao shi jie'] * 40)  # 160 syllables, no punctuation: windows.
   out = conv.convert(text)
