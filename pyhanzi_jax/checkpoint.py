@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
+from pyhanzi_jax import lexicon as lexicon_lib
 from pyhanzi_jax.data import sources
 from pyhanzi_jax.data import vocab as vocab_lib
 
@@ -146,8 +147,13 @@ def _unflatten(flat: dict[str, np.ndarray]):
 
 def export_bundle(out_dir: str, params, model_config, pinyin_vocab: vocab_lib.Vocab,
                   hanzi_vocab: vocab_lib.Vocab, dtype: str = 'float16',
-                  extra: dict | None = None) -> str:
-  """Writes an inference bundle atomically (a temp dir renamed into place); returns its path."""
+                  extra: dict | None = None, lexicon_counts: dict[str, int] | None = None,
+                  lm_weight: float = lexicon_lib.DEFAULT_WEIGHT) -> str:
+  """Writes an inference bundle atomically (a temp dir renamed into place); returns its path.
+
+  lexicon_counts: optional word -> count list the converter re-ranks its n-best with
+  (lexicon.py), stored as lexicon.tsv.gz with its checksum and `lm_weight` in bundle.json.
+  """
   tmp = out_dir.rstrip('/') + '.tmp'
   shutil.rmtree(tmp, ignore_errors=True)
   os.makedirs(tmp)
@@ -155,6 +161,12 @@ def export_bundle(out_dir: str, params, model_config, pinyin_vocab: vocab_lib.Vo
   np.savez(os.path.join(tmp, 'params.npz'), **flat)
   pinyin_vocab.save(os.path.join(tmp, 'pinyin.txt'))
   hanzi_vocab.save(os.path.join(tmp, 'hanzi.txt'))
+  lexicon_meta = {}
+  if lexicon_counts:
+    lexicon_path = os.path.join(tmp, lexicon_lib.FILENAME)
+    lexicon_lib.save(lexicon_path, lexicon_counts)
+    lexicon_meta = {'lexicon': {'sha256': sources.sha256_of(lexicon_path),
+                                'words': len(lexicon_counts), 'lm_weight': float(lm_weight)}}
   cfg = {k: (jnp.dtype(v).name if k.endswith('dtype') else v)
          for k, v in dataclasses.asdict(model_config).items()}
   meta = {
@@ -165,6 +177,7 @@ def export_bundle(out_dir: str, params, model_config, pinyin_vocab: vocab_lib.Vo
       'num_params': int(sum(v.size for v in flat.values())),
       'pinyin_vocab': pinyin_vocab.fingerprint(),
       'hanzi_vocab': hanzi_vocab.fingerprint(),
+      **lexicon_meta,
       **(extra or {}),
   }
   with open(os.path.join(tmp, 'bundle.json'), 'w', encoding='utf-8') as f:
@@ -182,6 +195,7 @@ class Bundle:
   pinyin_vocab: vocab_lib.Vocab
   hanzi_vocab: vocab_lib.Vocab
   meta: dict
+  lexicon: Any = None  # lexicon.WordLM when the bundle has one.
 
 
 def load_bundle(path: str, compute_dtype: str | None = None) -> Bundle:
@@ -225,7 +239,21 @@ def load_bundle(path: str, compute_dtype: str | None = None) -> Bundle:
   want = jax.tree.map(lambda x: x.shape, expected)
   if got != want:
     raise CheckpointError(f'{path}: parameter shapes do not match the model config')
-  return Bundle(model_config, params, pinyin_vocab, hanzi_vocab, meta)
+  return Bundle(model_config, params, pinyin_vocab, hanzi_vocab, meta, _load_lexicon(path, meta))
+
+
+def _load_lexicon(path: str, meta: dict):
+  if 'lexicon' not in meta:
+    return None
+  lexicon_path = os.path.join(path, lexicon_lib.FILENAME)
+  if (not os.path.isfile(lexicon_path)
+      or sources.sha256_of(lexicon_path) != meta['lexicon'].get('sha256')):
+    raise CheckpointError(f'{lexicon_path} is missing or does not match its checksum: the '
+                          'bundle is damaged or incomplete; export or download it again')
+  try:
+    return lexicon_lib.load(lexicon_path)
+  except (OSError, ValueError, EOFError) as e:
+    raise CheckpointError(f'{lexicon_path} is unreadable ({e}); export the bundle again') from e
 
 
 def load_model(path: str) -> Bundle:

@@ -3,7 +3,7 @@ r"""Conversion for people: the `Converter` API and the `pyhanzi` command.
   >>> conv = Converter('runs/pretrain_cpu')     # a bundle or a training workdir; loaded once
   >>> conv.convert('ni hao shi jie')
   '你好世界'
-  >>> conv.candidates('nihao', k=3)             # [(text, log-probability), ...] best first
+  >>> conv.candidates('nihao', k=3)             # [(text, score), ...] best first
 
 Every input form of the parser works: spaced, apostrophes, run-together, tone digits,
 initials-only (`nh`) and mixes, with digits and punctuation passed through. Each line is parsed,
@@ -73,8 +73,12 @@ class Converter:
   """Loads a model once; converts pinyin strings to characters."""
 
   def __init__(self, model_path: str | None = None, *, beam_size: int = 4,
-               compute_dtype: str | None = None, punctuation: str = 'chinese'):
+               compute_dtype: str | None = None, punctuation: str = 'chinese',
+               lm_weight: float | None = None):
     """model_path: a bundle or a training workdir (default: the shipped release model).
+
+    lm_weight: weight of the bundle's word lexicon when re-ranking the n-best (lexicon.py);
+      None takes the bundle's own (0 without a lexicon), 0 turns re-ranking off.
 
     punctuation: 'chinese' writes ASCII , . ? ! : ; ( ) typed in a sentence as ，。？！：；（）
       (not between digits: 3.14, 1,000, 12:30 stay); 'ascii' gives them back as typed. The
@@ -94,6 +98,10 @@ class Converter:
     import jax  # pylint: disable=g-import-not-at-top
     self.params = jax.device_put(bundle.params)
     self.pinyin_vocab, self.hanzi_vocab = bundle.pinyin_vocab, bundle.hanzi_vocab
+    self.lexicon = bundle.lexicon
+    if lm_weight is None:
+      lm_weight = bundle.meta['lexicon']['lm_weight'] if bundle.lexicon else 0.0
+    self.lm_weight = float(lm_weight)
     self.table = candidates_lib.CandidateTable(self.pinyin_vocab, self.hanzi_vocab)
     self.beam_size = beam_size
     # Longest piece decoded at once: what training saw, within the model's position table.
@@ -112,7 +120,10 @@ class Converter:
     return [c[0][0] for c in self.candidates_batch(texts, 1)]
 
   def candidates_batch(self, texts: Sequence[str], k: int = 5) -> list[list[tuple[str, float]]]:
-    """n-best (text, log-probability) lists, best first; raises ConversionError on a bad line.
+    """n-best (text, score) lists, best first; raises ConversionError on a bad line.
+
+    The score is the model's log-probability, plus lm_weight x the word lexicon's
+    log-probability when the bundle has a lexicon (lexicon.py).
 
     A line cut into several pieces gets only its best conversion (the pieces' n-best lists do
     not combine into a meaningful ranking).
@@ -204,6 +215,8 @@ class Converter:
         if text not in seen and np.isfinite(scores[r, b]) and scores[r, b] > -1e8:
           seen.add(text)
           cands.append((text, float(scores[r, b])))
+      if self.lexicon is not None and self.lm_weight:
+        cands = self.lexicon.rerank(cands, self.lm_weight)
       out.append(cands)
     return out
 
@@ -350,6 +363,9 @@ def _parser() -> argparse.ArgumentParser:
                        'input, so that no line waits for a compile (for input methods that '
                        'drive pyhanzi as a subprocess)')
   ap.add_argument('--beam', type=int, default=4, help='beam size (at least --nbest)')
+  ap.add_argument('--lm-weight', type=float, default=None,
+                  help="weight of the bundle's word lexicon in re-ranking the beam (default: "
+                  "the bundle's; 0: model scores only)")
   ap.add_argument('--json', action='store_true', help='one JSON object per input line')
   ap.add_argument('--punctuation', choices=PUNCTUATION_MODES, default='chinese',
                   help='write ASCII , . ? ! : ; ( ) typed in a sentence as ，。？！：；（） '
@@ -385,7 +401,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   args = _parser().parse_args(argv)
   try:
     conv = Converter(args.model, beam_size=max(args.beam, args.nbest),
-                     punctuation=args.punctuation)
+                     punctuation=args.punctuation, lm_weight=args.lm_weight)
   except (ckpt_lib.CheckpointError, FileNotFoundError, ValueError) as e:
     print(f'pyhanzi: cannot load the model: {e}', file=sys.stderr)
     return 2

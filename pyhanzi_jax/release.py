@@ -17,8 +17,10 @@ import os
 import sys
 
 from pyhanzi_jax import checkpoint as ckpt_lib
+from pyhanzi_jax import lexicon as lexicon_lib
 
 RELEASE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'release')
+DEFAULT_CACHE = '~/.cache/pyhanzi_jax'  # As configs/prepare.py: downloads go to CACHE/downloads.
 SMOKE_INPUT = 'ni hao shi jie'
 
 
@@ -37,9 +39,26 @@ def validation_metrics(workdir: str, step: int) -> dict[str, float]:
   return found
 
 
-def install(source: str, dest: str = RELEASE_DIR, dtype: str = 'float16') -> dict:
-  """Exports `source` (workdir or bundle) into `dest`; returns the written bundle.json."""
+def install(source: str, dest: str = RELEASE_DIR, dtype: str = 'float16',
+            lexicon: str = 'jieba', cache_dir: str = DEFAULT_CACHE,
+            lm_weight: float = lexicon_lib.DEFAULT_WEIGHT) -> dict:
+  """Exports `source` (workdir or bundle) into `dest`; returns the written bundle.json.
+
+  lexicon: 'jieba' (jieba's word list, downloaded once into `cache_dir` like the corpora, kept
+  to the words the model can write), 'source' (the source bundle's own), or 'none'.
+  """
   bundle = ckpt_lib.load_model(source)
+  if lexicon == 'jieba':
+    counts = lexicon_lib.jieba_counts(cache_dir, bundle.hanzi_vocab.tokens)
+  elif lexicon == 'source':
+    if bundle.lexicon is None:
+      raise ValueError(f'{source} has no lexicon to keep; use --lexicon jieba or none')
+    counts = lexicon_lib.read_counts(os.path.join(source, lexicon_lib.FILENAME))
+    lm_weight = bundle.meta['lexicon']['lm_weight']
+  elif lexicon == 'none':
+    counts = None
+  else:
+    raise ValueError(f"lexicon must be 'jieba', 'source' or 'none', got {lexicon!r}")
   extra = {'from': str(bundle.meta.get('from', source)),
            'max_len': bundle.meta.get('max_len', 64)}
   # A workdir's model says where it came from as '<workdir>/<best|checkpoints> step N'.
@@ -47,7 +66,8 @@ def install(source: str, dest: str = RELEASE_DIR, dtype: str = 'float16') -> dic
   if is_workdir and ' step ' in extra['from']:
     extra['validation'] = validation_metrics(source, int(extra['from'].rsplit(' step ', 1)[1]))
   ckpt_lib.export_bundle(dest, bundle.params, bundle.model_config, bundle.pinyin_vocab,
-                         bundle.hanzi_vocab, dtype=dtype, extra=extra)
+                         bundle.hanzi_vocab, dtype=dtype, extra=extra, lexicon_counts=counts,
+                         lm_weight=lm_weight)
   # Check it the way users will load it: checksum, vocabularies, shapes, then one conversion.
   from pyhanzi_jax import convert  # pylint: disable=g-import-not-at-top
   converter = convert.Converter(dest)
@@ -63,15 +83,24 @@ def main(argv=None) -> int:
   ap.add_argument('--dest', default=RELEASE_DIR, help='where to write (default: the package)')
   ap.add_argument('--dtype', default='float16', choices=('float16', 'bfloat16', 'float32'),
                   help='parameter dtype of the bundle')
+  ap.add_argument('--lexicon', default='jieba', choices=('jieba', 'source', 'none'),
+                  help="word list for re-ranking: jieba's (downloaded from PyPI once), the "
+                  "source bundle's own, or none")
+  ap.add_argument('--lm-weight', type=float, default=lexicon_lib.DEFAULT_WEIGHT,
+                  help='its weight in the conversion score')
+  ap.add_argument('--cache-dir', default=DEFAULT_CACHE, help='where downloads are kept')
   args = ap.parse_args(argv)
   try:
-    meta = install(args.source, args.dest, args.dtype)
-  except (ckpt_lib.CheckpointError, FileNotFoundError, ValueError) as e:
+    meta = install(args.source, args.dest, args.dtype, args.lexicon, args.cache_dir,
+                   args.lm_weight)
+  except (ckpt_lib.CheckpointError, FileNotFoundError, ValueError, RuntimeError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 1
   size = sum(os.path.getsize(os.path.join(args.dest, f)) for f in os.listdir(args.dest))
   print(f'installed {meta["from"]} -> {args.dest} ({size / 2**20:.1f} MiB, '
         f'{meta["num_params"]:,} parameters, {meta["params_dtype"]})')
+  if 'lexicon' in meta:
+    print(f'  lexicon: {meta["lexicon"]["words"]:,} words, lm_weight {meta["lexicon"]["lm_weight"]}')
   for k, v in sorted(meta.get('validation', {}).items()):
     if k.split('/')[-1] in ('char_acc', 'sent_acc'):
       print(f'  validation {k} = {v}')

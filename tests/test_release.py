@@ -33,7 +33,7 @@ def source_bundle(tmp_path_factory):
 
 def test_install_writes_a_checked_float16_bundle(source_bundle, tmp_path):
   dest = str(tmp_path / 'release')
-  meta = release.install(source_bundle, dest)
+  meta = release.install(source_bundle, dest, lexicon='none')
   assert meta['params_dtype'] == 'float16' and meta['from'] == 'a test'
   assert len(meta['smoke'][release.SMOKE_INPUT]) == 4  # One character per syllable.
   assert not os.path.exists(dest + '.tmp')
