@@ -9,3 +9,28 @@ os.environ.setdefault('JAX_PLATFORMS', 'cpu')
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
   sys.path.insert(0, ROOT)
+
+
+import pytest  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+
+@pytest.fixture(scope='session')
+def untrained_bundle(tmp_path_factory):
+  """export(name, **export_bundle kwargs) -> an untrained float32 bundle of a tiny model on the
+  fixture vocabularies (for tests of bundles, releases and the converter that need no training)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from pyhanzi_jax import checkpoint as ckpt_lib  # pylint: disable=g-import-not-at-top
+  from pyhanzi_jax import model as model_lib  # pylint: disable=g-import-not-at-top
+  from pyhanzi_jax import train  # pylint: disable=g-import-not-at-top
+
+  pinyin_vocab, hanzi_vocab = train.load_vocabs(os.path.join(ROOT, 'tests', 'fixtures',
+                                                             'tiny_data'))
+  config = model_lib.ModelConfig(len(pinyin_vocab), len(hanzi_vocab), emb_dim=32, num_heads=2,
+                                 enc_layers=1, dec_layers=1, mlp_dim=64)
+  params = model_lib.init_params(config, jax.random.key(0))
+
+  def export(name, **kwargs):
+    out = str(tmp_path_factory.mktemp(name) / 'bundle')
+    return ckpt_lib.export_bundle(out, params, config, pinyin_vocab, hanzi_vocab,
+                                  dtype='float32', extra={'from': 'a test'}, **kwargs)
+  return export

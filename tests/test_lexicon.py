@@ -3,18 +3,13 @@ import gzip
 import math
 import os
 
-import jax
 import pytest
 
 from pyhanzi_jax import checkpoint as ckpt_lib
 from pyhanzi_jax import convert
 from pyhanzi_jax import lexicon
-from pyhanzi_jax import model as model_lib
 from pyhanzi_jax import release
-from pyhanzi_jax import train
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = os.path.join(ROOT, 'tests', 'fixtures', 'tiny_data')
 COUNTS = {'体育': 40, '体育场': 20, '场馆': 30, '馆': 5, '观': 5, '场': 10, '体': 5, '育': 5}
 
 
@@ -52,15 +47,9 @@ def test_file_round_trip_is_deterministic_and_malformed_lines_are_refused(tmp_pa
 
 
 @pytest.fixture(scope='module')
-def bundle(tmp_path_factory):
+def bundle(untrained_bundle):
   """An untrained bundle on the fixture vocabularies, with a lexicon."""
-  pinyin_vocab, hanzi_vocab = train.load_vocabs(TINY)
-  config = model_lib.ModelConfig(len(pinyin_vocab), len(hanzi_vocab), emb_dim=32, num_heads=2,
-                                 enc_layers=1, dec_layers=1, mlp_dim=64)
-  params = model_lib.init_params(config, jax.random.key(0))
-  out = str(tmp_path_factory.mktemp('lex') / 'bundle')
-  return ckpt_lib.export_bundle(out, params, config, pinyin_vocab, hanzi_vocab, dtype='float32',
-                                extra={'from': 'a test'}, lexicon_counts=COUNTS, lm_weight=0.7)
+  return untrained_bundle('lex', lexicon_counts=COUNTS, lm_weight=0.7)
 
 
 def test_bundle_carries_a_checked_lexicon(bundle):

@@ -10,25 +10,16 @@ import pytest
 
 from pyhanzi_jax import checkpoint as ckpt_lib
 from pyhanzi_jax import convert
-from pyhanzi_jax import model as model_lib
 from pyhanzi_jax import release
-from pyhanzi_jax import train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = os.path.join(ROOT, 'tests', 'fixtures', 'tiny_data')
 SHIPPED = os.path.isfile(os.path.join(release.RELEASE_DIR, 'bundle.json'))
 
 
 @pytest.fixture(scope='module')
-def source_bundle(tmp_path_factory):
+def source_bundle(untrained_bundle):
   """An untrained float32 bundle on the fixture vocabularies (installing needs no training)."""
-  pinyin_vocab, hanzi_vocab = train.load_vocabs(TINY)
-  config = model_lib.ModelConfig(len(pinyin_vocab), len(hanzi_vocab), emb_dim=32, num_heads=2,
-                                 enc_layers=1, dec_layers=1, mlp_dim=64)
-  params = model_lib.init_params(config, jax.random.key(0))
-  out = str(tmp_path_factory.mktemp('src') / 'bundle')
-  return ckpt_lib.export_bundle(out, params, config, pinyin_vocab, hanzi_vocab,
-                                dtype='float32', extra={'from': 'a test'})
+  return untrained_bundle('src')
 
 
 def test_install_writes_a_checked_float16_bundle(source_bundle, tmp_path):
