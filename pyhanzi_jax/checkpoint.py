@@ -214,9 +214,7 @@ def load_bundle(path: str, compute_dtype: str | None = None) -> Bundle:
     raise CheckpointError(f'{path}: bundle format {meta.get("format")} is not '
                           f'{BUNDLE_FORMAT}; export it again with this version')
   params_path = os.path.join(path, 'params.npz')
-  if not os.path.isfile(params_path) or sources.sha256_of(params_path) != meta['params_sha256']:
-    raise CheckpointError(f'{params_path} is missing or does not match its checksum: the bundle '
-                          'is damaged or incomplete; export or download it again')
+  _require_checksum(params_path, meta['params_sha256'])
   pinyin_vocab = vocab_lib.Vocab.load(os.path.join(path, 'pinyin.txt'))
   hanzi_vocab = vocab_lib.Vocab.load(os.path.join(path, 'hanzi.txt'))
   if (pinyin_vocab.fingerprint(), hanzi_vocab.fingerprint()) != (meta['pinyin_vocab'],
@@ -242,14 +240,18 @@ def load_bundle(path: str, compute_dtype: str | None = None) -> Bundle:
   return Bundle(model_config, params, pinyin_vocab, hanzi_vocab, meta, _load_lexicon(path, meta))
 
 
+def _require_checksum(path: str, sha256: str | None) -> None:
+  """A bundle file that is missing or differs from the checksum bundle.json recorded for it."""
+  if not os.path.isfile(path) or sources.sha256_of(path) != sha256:
+    raise CheckpointError(f'{path} is missing or does not match its checksum: the bundle is '
+                          'damaged or incomplete; export or download it again')
+
+
 def _load_lexicon(path: str, meta: dict):
   if 'lexicon' not in meta:
     return None
   lexicon_path = os.path.join(path, lexicon_lib.FILENAME)
-  if (not os.path.isfile(lexicon_path)
-      or sources.sha256_of(lexicon_path) != meta['lexicon'].get('sha256')):
-    raise CheckpointError(f'{lexicon_path} is missing or does not match its checksum: the '
-                          'bundle is damaged or incomplete; export or download it again')
+  _require_checksum(lexicon_path, meta['lexicon'].get('sha256'))
   try:
     return lexicon_lib.load(lexicon_path)
   except (OSError, ValueError, EOFError) as e:
