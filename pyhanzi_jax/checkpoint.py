@@ -148,11 +148,13 @@ def _unflatten(flat: dict[str, np.ndarray]):
 def export_bundle(out_dir: str, params, model_config, pinyin_vocab: vocab_lib.Vocab,
                   hanzi_vocab: vocab_lib.Vocab, dtype: str = 'float16',
                   extra: dict | None = None, lexicon_counts: dict[str, int] | None = None,
-                  lm_weight: float = lexicon_lib.DEFAULT_WEIGHT) -> str:
+                  lm_weight: float = lexicon_lib.DEFAULT_WEIGHT,
+                  lexicon_paths: int = lexicon_lib.DEFAULT_PATHS) -> str:
   """Writes an inference bundle atomically (a temp dir renamed into place); returns its path.
 
   lexicon_counts: optional word -> count list the converter re-ranks its n-best with
-  (lexicon.py), stored as lexicon.tsv.gz with its checksum and `lm_weight` in bundle.json.
+  (lexicon.py), stored as lexicon.tsv.gz (with the words' readings) and its checksum in
+  bundle.json, beside the converter's defaults `lm_weight` and `paths` (lexicon_paths).
   """
   tmp = out_dir.rstrip('/') + '.tmp'
   shutil.rmtree(tmp, ignore_errors=True)
@@ -166,7 +168,8 @@ def export_bundle(out_dir: str, params, model_config, pinyin_vocab: vocab_lib.Vo
     lexicon_path = os.path.join(tmp, lexicon_lib.FILENAME)
     lexicon_lib.save(lexicon_path, lexicon_counts)
     lexicon_meta = {'lexicon': {'sha256': sources.sha256_of(lexicon_path),
-                                'words': len(lexicon_counts), 'lm_weight': float(lm_weight)}}
+                                'words': len(lexicon_counts), 'lm_weight': float(lm_weight),
+                                'paths': int(lexicon_paths)}}
   cfg = {k: (jnp.dtype(v).name if k.endswith('dtype') else v)
          for k, v in dataclasses.asdict(model_config).items()}
   meta = {

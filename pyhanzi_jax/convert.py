@@ -74,11 +74,14 @@ class Converter:
 
   def __init__(self, model_path: str | None = None, *, beam_size: int = 4,
                compute_dtype: str | None = None, punctuation: str = 'chinese',
-               lm_weight: float | None = None):
+               lm_weight: float | None = None, lexicon_paths: int | None = None):
     """model_path: a bundle or a training workdir (default: the shipped release model).
 
     lm_weight: weight of the bundle's word lexicon when re-ranking the n-best (lexicon.py);
       None takes the bundle's own (0 without a lexicon), 0 turns re-ranking off.
+    lexicon_paths: how many of the lexicon's own best sentences (its word lattice over the
+      syllables, lexicon.WordLM.paths) join the beam's candidates, scored by the model too;
+      None takes the bundle's own, 0 keeps the beam's alone (faster).
 
     punctuation: 'chinese' writes ASCII , . ? ! : ; ( ) typed in a sentence as ，。？！：；（）
       (not between digits: 3.14, 1,000, 12:30 stay); 'ascii' gives them back as typed. The
@@ -99,9 +102,14 @@ class Converter:
     self.params = jax.device_put(bundle.params)
     self.pinyin_vocab, self.hanzi_vocab = bundle.pinyin_vocab, bundle.hanzi_vocab
     self.lexicon = bundle.lexicon
-    if lm_weight is None:
-      lm_weight = bundle.meta['lexicon']['lm_weight'] if bundle.lexicon else 0.0
-    self.lm_weight = float(lm_weight)
+    lexicon_meta = bundle.meta.get('lexicon', {}) if bundle.lexicon else {}
+    self.lm_weight = float(lexicon_meta.get('lm_weight', 0.0) if lm_weight is None
+                           else lm_weight)
+    if lexicon_paths is None:
+      lexicon_paths = lexicon_meta.get('paths', 0)
+    if int(lexicon_paths) < 0:
+      raise ValueError(f'lexicon_paths must be >= 0, got {lexicon_paths}')
+    self.lexicon_paths = int(lexicon_paths)
     self.table = candidates_lib.CandidateTable(self.pinyin_vocab, self.hanzi_vocab)
     self.beam_size = beam_size
     # Longest piece decoded at once: what training saw, within the model's position table.
@@ -123,13 +131,15 @@ class Converter:
     """n-best (text, score) lists, best first; raises ConversionError on a bad line.
 
     The score is the model's log-probability, plus lm_weight x the word lexicon's
-    log-probability when the bundle has a lexicon (lexicon.py).
+    log-probability when the bundle has a lexicon (lexicon.py). With lexicon_paths > 0 the
+    lexicon's best sentences are candidates too.
 
     A line cut into several pieces gets only its best conversion (the pieces' n-best lists do
     not combine into a meaningful ranking).
     """
     lines = [self._parse(t) for t in texts]
-    beam = max(self.beam_size, k)
+    # The beam widens for k only beyond what the lexicon's paths may add.
+    beam = max(self.beam_size, k - (self.lexicon_paths if self._proposes() else 0))
     jobs = [(i, a, b) for i, line in enumerate(lines) for a, b in line.pieces]
     results = self._decode_pieces([lines[i].tokens[a:b] for i, a, b in jobs], beam)
     per_line: list[list] = [[] for _ in lines]
@@ -206,19 +216,63 @@ class Converter:
     # constrained output has one character per token either way).
     seqs, scores = self._decode.beam_search(self.model, self.params, src, beam_size=beam,
                                             constraints=constraints)
+    hyps = []  # Per sentence: {output ids: model score}, the beam's first.
+    for r in range(n):
+      found = {}
+      for b in range(seqs.shape[1]):
+        ids = tuple(int(i) for i in seqs[r, b, :len(group[r])])
+        if ids not in found and np.isfinite(scores[r, b]) and scores[r, b] > -1e8:
+          found[ids] = float(scores[r, b])
+      hyps.append(found)
+    if self._proposes():
+      self._add_lexicon_paths(group, rows, src, constraints, hyps)
+    use_lexicon = self.lexicon is not None and self.lm_weight
     out = []
     for r in range(n):
-      toks = group[r]
-      seen, cands = set(), []
-      for b in range(seqs.shape[1]):
-        text = self._render(toks, seqs[r, b, :len(toks)])
-        if text not in seen and np.isfinite(scores[r, b]) and scores[r, b] > -1e8:
-          seen.add(text)
-          cands.append((text, float(scores[r, b])))
-      if self.lexicon is not None and self.lm_weight:
-        cands = self.lexicon.rerank(cands, self.lm_weight)
-      out.append(cands)
+      cands = [(ids, score + (self.lm_weight * self.lexicon.score(self._text(group[r], ids))
+                              if use_lexicon else 0.0))
+               for ids, score in hyps[r].items()]
+      cands.sort(key=lambda c: -c[1])
+      out.append([(self._render(group[r], ids), score) for ids, score in cands])
     return out
+
+  def _proposes(self) -> bool:
+    """Whether the lexicon adds candidates of its own (lexicon_paths)."""
+    return bool(self.lexicon is not None and self.lexicon_paths and self.lexicon.has_readings)
+
+  def _add_lexicon_paths(self, group, rows, src, constraints, hyps) -> None:
+    """Adds the lexicon's best lattice paths the beam did not find, scored by the model."""
+    extra = []
+    for r, toks in enumerate(group):
+      # A position no word may span (not a full syllable, or no character but UNK) has one
+      # option, written as its constraint's first id.
+      keys, options = [], []
+      for t, row in zip(toks, rows[r]):
+        chars = [c for c in map(self.hanzi_vocab.tokens.__getitem__, row) if len(c) == 1]
+        syllable = t.kind == pinyin.SYLLABLE and chars
+        keys.append(t.key if syllable else None)
+        options.append(chars if syllable else ['\ufffd'])
+      new = []
+      if any(keys):
+        for text in self.lexicon.paths(keys, options, self.lexicon_paths):
+          ids = tuple(self.hanzi_vocab.index[c] if key else row[0]
+                      for c, key, row in zip(text, keys, rows[r]))
+          if ids not in hyps[r]:
+            new.append(ids)
+      extra.append(new)
+    most = max(len(e) for e in extra)
+    if not most:
+      return
+    seqs = np.zeros((src.shape[0], most, src.shape[1] - 1), np.int32)  # PAD-filled
+    for r, new in enumerate(extra):
+      for j, ids in enumerate(new):
+        seqs[r, j, :len(ids)] = ids
+    scores = self._decode.score_sequences(self.model, self.params, src, seqs,
+                                          constraints=constraints)
+    for r, new in enumerate(extra):
+      for j, ids in enumerate(new):
+        if scores[r, j] > -1e8:  # Else a character its (tone-filtered) constraints exclude.
+          hyps[r][ids] = float(scores[r, j])
 
   def _decode_windows(self, toks: list, beam: int) -> tuple[str, float]:
     """Best conversion of a piece longer than the window, by overlapping windows."""
@@ -234,6 +288,11 @@ class Converter:
     for b in best:
       score += b[0][1]
     return ''.join(chars), score
+
+  def _text(self, toks, ids) -> str:
+    """The output as the model writes it (full-width punctuation), for the lexicon."""
+    return ''.join(self.hanzi_vocab.tokens[int(i)] if t.kind != pinyin.PASSTHROUGH else t.key
+                   for t, i in zip(toks, ids))
 
   def _render(self, toks, ids) -> str:
     out = []
@@ -366,6 +425,9 @@ def _parser() -> argparse.ArgumentParser:
   ap.add_argument('--lm-weight', type=float, default=None,
                   help="weight of the bundle's word lexicon in re-ranking the beam (default: "
                   "the bundle's; 0: model scores only)")
+  ap.add_argument('--lexicon-paths', type=int, default=None, metavar='K',
+                  help="add the word lexicon's K best sentences to the beam's candidates "
+                  "(default: the bundle's; 0: the beam's only, faster)")
   ap.add_argument('--json', action='store_true', help='one JSON object per input line')
   ap.add_argument('--punctuation', choices=PUNCTUATION_MODES, default='chinese',
                   help='write ASCII , . ? ! : ; ( ) typed in a sentence as ，。？！：；（） '
@@ -401,7 +463,8 @@ def main(argv: Sequence[str] | None = None) -> int:
   args = _parser().parse_args(argv)
   try:
     conv = Converter(args.model, beam_size=max(args.beam, args.nbest),
-                     punctuation=args.punctuation, lm_weight=args.lm_weight)
+                     punctuation=args.punctuation, lm_weight=args.lm_weight,
+                     lexicon_paths=args.lexicon_paths)
   except (ckpt_lib.CheckpointError, FileNotFoundError, ValueError) as e:
     print(f'pyhanzi: cannot load the model: {e}', file=sys.stderr)
     return 2

@@ -393,5 +393,77 @@ def greedy_search(model: Transformer, params, inputs, *, constraints=None,
   return sequences[:, 0], scores[:, 0]
 
 
-__all__ = ['search', 'beam_search', 'greedy_search', 'brevity_penalty', 'TRACE_COUNT',
-           'LENGTH_BUCKET']
+@functools.lru_cache(maxsize=None)
+def _compiled_score(model: Transformer, constrained: bool):
+  """The jitted teacher-forced scorer for one model (jit caches per shape)."""
+
+  def run(params, inputs, targets, candidates):
+    TRACE_COUNT['n'] += 1
+    b, n, steps = targets.shape
+    variables = {'params': params}
+    encoded = model.apply(variables, inputs, method='encode')
+    flat = targets.reshape(b * n, steps)  # The n rows of one sentence are consecutive.
+    decoder_inputs = jnp.where(jnp.arange(steps) == 0, BOS, jnp.roll(flat, 1, axis=1))
+    if constrained:
+      logits = model.apply(variables, encoded, inputs, decoder_inputs, candidate_ids=candidates,
+                           method='decode')  # [b * n, steps, k]
+      log_probs = jax.nn.log_softmax(logits.astype(jnp.float32))
+      rows = jnp.repeat(candidates, n, axis=0)  # [b * n, steps, k]
+      hit = rows == flat[..., None]
+      chosen = jnp.sum(jnp.where(hit, log_probs, 0.0), axis=-1)
+      chosen = jnp.where(jnp.any(hit, axis=-1), chosen, NEG_INF)  # Not allowed there.
+    else:
+      logits = model.apply(variables, encoded, inputs, decoder_inputs, method='decode')
+      log_probs = jax.nn.log_softmax(logits.astype(jnp.float32))
+      chosen = jnp.take_along_axis(log_probs, flat[..., None], axis=-1)[..., 0]
+      chosen = jnp.where(flat == BOS, NEG_INF, chosen)  # As beam_search: never output.
+      # beam_search's last step allows only EOS, at no cost.
+      chosen = jnp.where(jnp.arange(steps) == steps - 1, 0.0, chosen)
+    return jnp.sum(jnp.where(flat != PAD, chosen, 0.0), axis=-1).reshape(b, n)
+
+  return jax.jit(run)
+
+
+def score_sequences(model: Transformer, params, inputs, sequences, *, constraints=None):
+  """Log-probabilities of given outputs, as `beam_search` scores its hypotheses.
+
+  Re-scores candidates that came from elsewhere (the word lexicon's, lexicon.py) on the same
+  scale as the beam's: one teacher-forced decoder pass over all of them.
+
+  Args:
+    model, params, inputs, constraints: as for `beam_search`.
+    sequences: [batch, n, L] target ids without BOS/EOS, PAD after the end (beam_search's
+      output form); under constraints L is the source length and every row is a full output.
+
+  Returns scores [batch, n] float32 (numpy): the sum of log p over the characters and EOS,
+  normalised over each step's candidates when constrained; at most NEG_INF / 2 where an output
+  uses a character its constraints do not allow.
+  """
+  sequences = np.asarray(sequences)
+  if sequences.ndim != 3 or sequences.shape[0] != np.shape(inputs)[0]:
+    raise ValueError(f'sequences must be [batch, n, L] with the batch of inputs '
+                     f'{np.shape(inputs)}, got {sequences.shape}')
+  b, n, length = sequences.shape
+  inputs, _, max_len, _ = _prepare(model, inputs, None, None)
+  max_len = max(max_len, length)
+  if max_len > model.config.max_len - 1:
+    raise ValueError(f'sequences of length {length} exceed what the model decodes in one piece')
+  n_pad = 1 << max(0, (n - 1).bit_length())  # Few compiled shapes for varying counts.
+  steps = max_len + 1
+  targets = np.zeros((b, n_pad, steps), np.int32)
+  targets[:, :n, :length] = sequences
+  ends = np.sum(sequences != PAD, axis=-1)  # [b, n]
+  targets[np.arange(b)[:, None], np.arange(n)[None, :], ends] = EOS
+  candidates = None
+  if constraints is not None:
+    constraints = np.asarray(constraints, np.int32)
+    src_len = np.sum((np.asarray(inputs) != PAD) & (np.asarray(inputs) != EOS), axis=1)
+    dense = _step_candidates(constraints, src_len, max_len)  # [b, steps, k]
+    k = _candidate_bucket(dense.shape[-1])
+    candidates = np.pad(dense, ((0, 0), (0, 0), (0, k - dense.shape[-1])), constant_values=-1)
+  fn = _compiled_score(model, candidates is not None)
+  return np.asarray(fn(params, inputs, targets, candidates))[:, :n]
+
+
+__all__ = ['search', 'beam_search', 'greedy_search', 'score_sequences', 'brevity_penalty',
+           'TRACE_COUNT', 'LENGTH_BUCKET']

@@ -15,13 +15,21 @@ candidate; loading the list ~0.4 s).
 
 The list is jieba 0.42.1's dict.txt (349,046 words with counts, MIT licence), fetched from PyPI
 with the same verified download as the corpora (data/sources.py) and shipped in the release
-bundle as `lexicon.tsv.gz`, restricted to words made of characters the model can write.
+bundle as `lexicon.tsv.gz`, restricted to words made of characters the model can write, each
+with its toneless reading (pypinyin, as the training pairs were made).
+
+Re-ranking alone can only choose among the beam's few candidates, and the right word is often
+not among them. The readings let the lexicon propose candidates of its own (`paths`): the k best
+sentences of the word lattice over the input's syllables (words whose reading matches a span of
+syllables, single characters elsewhere), scored by the same unigram model. The converter scores
+those with the model too and re-ranks the union (docs/QUALITY.md measures both steps).
 """
 from __future__ import annotations
 
 import gzip
+import heapq
 import math
-from typing import Iterable
+from typing import Iterable, Optional, Sequence
 
 from pyhanzi_jax.data import sources as sources_lib
 
@@ -33,7 +41,12 @@ JIEBA = sources_lib.Source(
     description="jieba's word list: word, count, part of speech")
 
 FILENAME = 'lexicon.tsv.gz'
-DEFAULT_WEIGHT = 0.2  # Chosen on the general and domain validation splits (docs/QUALITY.md).
+# The release's defaults, chosen together on the general and domain validation splits
+# (benchmarks/lexicon_weight.py, docs/QUALITY.md): the lexicon's 8 best sentences join the
+# beam's 4, and the word score weighs half as much as the model's.
+DEFAULT_WEIGHT = 0.5
+DEFAULT_PATHS = 8     # 0 re-ranks the beam's candidates only (0.2 was the best weight then).
+WORDS_PER_READING = 8  # Homophone words kept per reading for the lattice, most frequent first.
 
 
 def jieba_counts(cache_dir: str, keep_chars: Iterable[str] | None = None) -> dict[str, int]:
@@ -52,39 +65,71 @@ def jieba_counts(cache_dir: str, keep_chars: Iterable[str] | None = None) -> dic
   return counts
 
 
+def reading(word: str) -> str:
+  """Toneless syllables of `word`, space-separated, as the training pairs were romanised
+  ('' when pypinyin has none for it)."""
+  from pyhanzi_jax.data import prepare  # pylint: disable=g-import-not-at-top  (pypinyin: slow import)
+  keys = prepare.pinyin_keys(word)
+  return '' if isinstance(keys, str) else ' '.join(keys)
+
+
 def save(path: str, counts: dict[str, int]) -> None:
-  """'word<TAB>count' lines, sorted, gzip with a fixed mtime (the same bytes every time)."""
-  text = ''.join(f'{w}\t{c}\n' for w, c in sorted(counts.items()))
+  """'word<TAB>count<TAB>reading' lines, sorted, gzip with a fixed mtime (the same bytes every
+  time). The readings are worked out here (~10 s for jieba's list)."""
+  text = ''.join(f'{w}\t{c}\t{reading(w)}\n' for w, c in sorted(counts.items()))
   with open(path, 'wb') as raw, gzip.GzipFile(filename='', fileobj=raw, mode='wb', mtime=0) as f:
     f.write(text.encode('utf-8'))
 
 
-def read_counts(path: str) -> dict[str, int]:
-  """The word -> count list `save` wrote (ValueError on a malformed line)."""
-  counts = {}
+def read(path: str) -> tuple[dict[str, int], dict[str, tuple[str, ...]]]:
+  """(word -> count, word -> reading) from a file `save` wrote; ValueError on a malformed line.
+  Files of an earlier version have no reading column: the readings are then empty."""
+  counts, readings = {}, {}
   with gzip.open(path, 'rt', encoding='utf-8') as f:
     for n, line in enumerate(f, 1):
-      word, sep, count = line.rstrip('\n').partition('\t')
-      if not sep or not count.isdigit():
-        raise ValueError(f'{path}:{n}: expected "word<TAB>count", got {line[:40]!r}')
-      counts[word] = int(count)
-  return counts
+      parts = line.rstrip('\n').split('\t')
+      if len(parts) not in (2, 3) or not parts[1].isdigit():
+        raise ValueError(f'{path}:{n}: expected "word<TAB>count<TAB>reading", got {line[:40]!r}')
+      counts[parts[0]] = int(parts[1])
+      if len(parts) == 3 and parts[2]:
+        readings[parts[0]] = tuple(parts[2].split(' '))
+  return counts, readings
+
+
+def read_counts(path: str) -> dict[str, int]:
+  """The word -> count list of a file `save` wrote."""
+  return read(path)[0]
 
 
 def load(path: str) -> 'WordLM':
-  return WordLM(read_counts(path))
+  return WordLM(*read(path))
 
 
 class WordLM:
-  """Unigram word model: `score(text)` = log-probability of the text's best segmentation."""
+  """Unigram word model: `score(text)` = log-probability of the text's best segmentation;
+  `paths(...)` = the best sentences of the word lattice over a syllable sequence."""
 
-  def __init__(self, counts: dict[str, int]):
+  def __init__(self, counts: dict[str, int],
+               readings: Optional[dict[str, Sequence[str]]] = None):
     if not counts:
       raise ValueError('a word list needs at least one word')
+    self.counts = counts
     total = float(sum(counts.values()))
     self.logp = {w: math.log(c / total) for w, c in counts.items()}
     self.max_word = max(len(w) for w in counts)
     self.unknown = math.log(0.5 / total)  # A character that is no word: half a count.
+    # reading (tuple of syllables) -> [(log p, word)], best first: the lattice's word edges.
+    by_reading: dict[tuple[str, ...], list] = {}
+    for w, keys in (readings or {}).items():
+      if len(w) >= 2 and len(keys) == len(w) and w in self.logp:
+        by_reading.setdefault(tuple(keys), []).append((self.logp[w], w))
+    self.by_reading = {k: sorted(v, reverse=True)[:WORDS_PER_READING]
+                       for k, v in by_reading.items()}
+    self.max_reading = max((len(k) for k in self.by_reading), default=0)
+
+  @property
+  def has_readings(self) -> bool:
+    return bool(self.by_reading)
 
   def __len__(self) -> int:
     return len(self.logp)
@@ -111,6 +156,41 @@ class WordLM:
     scored = [(t, s + weight * self.score(t)) for t, s in candidates]
     return sorted(scored, key=lambda c: -c[1])
 
+  def paths(self, keys: Sequence[Optional[str]], options: Sequence[Sequence[str]], k: int
+            ) -> list[str]:
+    """The k best sentences (best first) of the word lattice over one input.
 
-__all__ = ['WordLM', 'JIEBA', 'DEFAULT_WEIGHT', 'FILENAME', 'jieba_counts', 'save', 'load',
-           'read_counts']
+    keys[i]: the toneless syllable of position i, or None where the position is not a full
+      syllable (punctuation, a digit, an abbreviation): no word spans it.
+    options[i]: the characters position i may be written as (the decoder's constraint set);
+      every path keeps to them. A word edge covers syllables i..j-1 whose reading is the word's;
+      a single-character edge is one of the WORDS_PER_READING likeliest of options[i].
+    """
+    n = len(keys)
+    allowed = [frozenset(o) for o in options]
+    singles = [sorted(((self.logp.get(c, self.unknown), c) for c in o), reverse=True)
+               [:WORDS_PER_READING] for o in options]
+    best: list[list[tuple[float, str]]] = [[(0.0, '')]] + [[] for _ in range(n)]
+    for j in range(1, n + 1):
+      found: dict[str, float] = {}
+      for i in range(max(0, j - max(1, self.max_reading)), j):
+        if not best[i]:
+          continue
+        if j - i == 1:
+          edges = singles[i]
+        elif None in keys[i:j]:
+          continue
+        else:
+          edges = [(s, w) for s, w in self.by_reading.get(tuple(keys[i:j]), ())
+                   if all(c in allowed[i + t] for t, c in enumerate(w))]
+        for s, w in edges:
+          for prefix_score, prefix in best[i]:
+            text, total = prefix + w, prefix_score + s
+            if total > found.get(text, -math.inf):
+              found[text] = total
+      best[j] = heapq.nlargest(k, ((v, t) for t, v in found.items()))
+    return [t for _, t in best[n]]
+
+
+__all__ = ['WordLM', 'JIEBA', 'DEFAULT_WEIGHT', 'DEFAULT_PATHS', 'FILENAME', 'jieba_counts',
+           'reading', 'save', 'read', 'load', 'read_counts']

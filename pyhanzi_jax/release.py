@@ -41,11 +41,13 @@ def validation_metrics(workdir: str, step: int) -> dict[str, float]:
 
 def install(source: str, dest: str = RELEASE_DIR, dtype: str = 'float16',
             lexicon: str = 'jieba', cache_dir: str = DEFAULT_CACHE,
-            lm_weight: float = lexicon_lib.DEFAULT_WEIGHT) -> dict:
+            lm_weight: float = lexicon_lib.DEFAULT_WEIGHT,
+            lexicon_paths: int = lexicon_lib.DEFAULT_PATHS) -> dict:
   """Exports `source` (workdir or bundle) into `dest`; returns the written bundle.json.
 
   lexicon: 'jieba' (jieba's word list, downloaded once into `cache_dir` like the corpora, kept
-  to the words the model can write), 'source' (the source bundle's own), or 'none'.
+  to the words the model can write), 'source' (the source bundle's own, with its lm_weight and
+  paths), or 'none'.
   """
   bundle = ckpt_lib.load_model(source)
   if lexicon == 'jieba':
@@ -53,8 +55,9 @@ def install(source: str, dest: str = RELEASE_DIR, dtype: str = 'float16',
   elif lexicon == 'source':
     if bundle.lexicon is None:
       raise ValueError(f'{source} has no lexicon to keep; use --lexicon jieba or none')
-    counts = lexicon_lib.read_counts(os.path.join(source, lexicon_lib.FILENAME))
+    counts = bundle.lexicon.counts
     lm_weight = bundle.meta['lexicon']['lm_weight']
+    lexicon_paths = bundle.meta['lexicon'].get('paths', lexicon_lib.DEFAULT_PATHS)
   elif lexicon == 'none':
     counts = None
   else:
@@ -67,7 +70,7 @@ def install(source: str, dest: str = RELEASE_DIR, dtype: str = 'float16',
     extra['validation'] = validation_metrics(source, int(extra['from'].rsplit(' step ', 1)[1]))
   ckpt_lib.export_bundle(dest, bundle.params, bundle.model_config, bundle.pinyin_vocab,
                          bundle.hanzi_vocab, dtype=dtype, extra=extra, lexicon_counts=counts,
-                         lm_weight=lm_weight)
+                         lm_weight=lm_weight, lexicon_paths=lexicon_paths)
   # Check it the way users will load it: checksum, vocabularies, shapes, then one conversion.
   from pyhanzi_jax import convert  # pylint: disable=g-import-not-at-top
   converter = convert.Converter(dest)
@@ -88,11 +91,13 @@ def main(argv=None) -> int:
                   "source bundle's own, or none")
   ap.add_argument('--lm-weight', type=float, default=lexicon_lib.DEFAULT_WEIGHT,
                   help='its weight in the conversion score')
+  ap.add_argument('--lexicon-paths', type=int, default=lexicon_lib.DEFAULT_PATHS,
+                  help="the lexicon's best sentences added to the beam's candidates")
   ap.add_argument('--cache-dir', default=DEFAULT_CACHE, help='where downloads are kept')
   args = ap.parse_args(argv)
   try:
     meta = install(args.source, args.dest, args.dtype, args.lexicon, args.cache_dir,
-                   args.lm_weight)
+                   args.lm_weight, args.lexicon_paths)
   except (ckpt_lib.CheckpointError, FileNotFoundError, ValueError, RuntimeError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 1
@@ -100,7 +105,9 @@ def main(argv=None) -> int:
   print(f'installed {meta["from"]} -> {args.dest} ({size / 2**20:.1f} MiB, '
         f'{meta["num_params"]:,} parameters, {meta["params_dtype"]})')
   if 'lexicon' in meta:
-    print(f'  lexicon: {meta["lexicon"]["words"]:,} words, lm_weight {meta["lexicon"]["lm_weight"]}')
+    lex = meta['lexicon']
+    print(f'  lexicon: {lex["words"]:,} words, lm_weight {lex["lm_weight"]}, '
+          f'paths {lex.get("paths", 0)}')
   for k, v in sorted(meta.get('validation', {}).items()):
     if k.split('/')[-1] in ('char_acc', 'sent_acc'):
       print(f'  validation {k} = {v}')

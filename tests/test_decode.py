@@ -216,6 +216,31 @@ def test_beam_scores_are_sequence_log_probs(tiny, constrained):
       np.testing.assert_allclose(scores[b, w], expect, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize('constrained', [False, True])
+def test_score_sequences_equals_the_beams_scores(tiny, constrained):
+  """Teacher-forced re-scoring gives each beam hypothesis the score the search gave it, and a
+  sequence against its constraints scores as impossible."""
+  model, params = tiny
+  rng = np.random.default_rng(7)
+  inputs = _inputs(rng, 3, 6, min_len=2)
+  constraints = _constraints(rng, 3, 6, 8) if constrained else None
+  seqs, scores = decode.beam_search(model, params, inputs, beam_size=3, constraints=constraints,
+                                    length_penalty=0.0)
+  again = decode.score_sequences(model, params, inputs, seqs, constraints=constraints)
+  live = scores > -1e8
+  np.testing.assert_allclose(again[live], scores[live], rtol=1e-4, atol=1e-4)
+  # Some hypothesis of every sentence is scored, also in another order and count (padded rows).
+  np.testing.assert_allclose(decode.score_sequences(model, params, inputs, seqs[:, ::-1][:, :2],
+                                                    constraints=constraints),
+                             again[:, ::-1][:, :2], rtol=1e-5, atol=1e-5)
+  if constrained:
+    bad = seqs[:, :1].copy()
+    bad[:, 0, 0] = TGT_V - 1 if constraints[0, 0, 0] != TGT_V - 1 else TGT_V - 2
+    bad_rows = [b for b in range(3) if bad[b, 0, 0] not in constraints[b, 0]]
+    got = decode.score_sequences(model, params, inputs, bad, constraints=constraints)
+    assert bad_rows and all(got[b, 0] <= model_lib.NEG_INF / 2 for b in bad_rows)
+
+
 def test_candidate_layouts_score_like_full_vocab(tiny):
   """Scoring only the candidates' rows (per sentence or packed) = masking the whole vocab."""
   model, params = tiny

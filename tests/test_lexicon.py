@@ -39,17 +39,48 @@ def test_file_round_trip_is_deterministic_and_malformed_lines_are_refused(tmp_pa
   lexicon.save(a, COUNTS)
   lexicon.save(b, dict(reversed(list(COUNTS.items()))))
   assert open(a, 'rb').read() == open(b, 'rb').read()
-  assert lexicon.read_counts(a) == COUNTS
+  counts, readings = lexicon.read(a)
+  assert counts == COUNTS and lexicon.read_counts(a) == COUNTS
+  assert readings['体育场'] == ('ti', 'yu', 'chang') and readings['馆'] == ('guan',)
+  with gzip.open(b, 'wt', encoding='utf-8') as f:  # An earlier version's file: no readings.
+    f.write('体育\t40\n场馆\t30\n')
+  assert lexicon.read(b) == ({'体育': 40, '场馆': 30}, {})
+  assert not lexicon.load(b).has_readings
   with gzip.open(b, 'wt', encoding='utf-8') as f:
     f.write('体育 40\n')
   with pytest.raises(ValueError, match='word<TAB>count'):
     lexicon.read_counts(b)
 
 
+READINGS = {'体育': 'ti yu', '体育场': 'ti yu chang', '场馆': 'chang guan', '长官': 'zhang guan',
+            '馆': 'guan', '场': 'chang'}
+
+
+def test_paths_are_the_best_sentences_of_the_word_lattice():
+  counts = dict(COUNTS, 长官=25, 官=1, 长=8, 提=3, 鱼=2)
+  lm = lexicon.WordLM(counts, {w: r.split() for w, r in READINGS.items()})
+  keys = ['ti', 'yu', 'chang', 'guan']
+  options = [['提', '体'], ['鱼', '育'], ['场', '长'], ['官', '馆', '观']]
+  paths = lm.paths(keys, options, 5)
+  # 体育 + 场馆 is the best segmentation of any sentence on this lattice; 长官 is read zhang guan,
+  # so it is no edge here, though its characters are allowed.
+  assert paths[0] == '体育场馆'
+  assert len(paths) == len(set(paths)) == 5
+  assert all(len(p) == 4 and all(c in o for c, o in zip(p, options)) for p in paths)
+  assert [lm.score(p) for p in paths] == sorted((lm.score(p) for p in paths), reverse=True)
+  assert '体育长官' not in paths[:2]
+  # A position that is no syllable is never spanned by a word and keeps its only option.
+  cut = lm.paths(['ti', None, 'chang', 'guan'], [['提', '体'], ['，'], ['场', '长'],
+                                                ['官', '馆', '观']], 3)
+  assert cut[0] == '体，场馆' and all(p[1] == '，' for p in cut)
+  # Only characters the decoder allows: without 馆, 场馆 cannot be used.
+  assert all('馆' not in p for p in lm.paths(keys, options[:3] + [['官', '观']], 5))
+
+
 @pytest.fixture(scope='module')
 def bundle(untrained_bundle):
   """An untrained bundle on the fixture vocabularies, with a lexicon."""
-  return untrained_bundle('lex', lexicon_counts=COUNTS, lm_weight=0.7)
+  return untrained_bundle('lex', lexicon_counts=COUNTS, lm_weight=0.7, lexicon_paths=3)
 
 
 def test_bundle_carries_a_checked_lexicon(bundle):
@@ -87,9 +118,30 @@ def test_converter_ranks_by_model_plus_weighted_lexicon(bundle):
     assert got[t] == pytest.approx(want[t], rel=1e-4, abs=1e-4)
 
 
+def test_converter_adds_the_lexicons_paths_scored_by_the_model(bundle):
+  beam = convert.Converter(bundle, lm_weight=0, lexicon_paths=0)
+  cands = dict(beam.candidates('shi jie', k=4))
+  assert len(cands) >= 2
+  narrow = convert.Converter(bundle, beam_size=1, lm_weight=5.0, lexicon_paths=0)
+  top = narrow.convert('shi jie')
+  other = next(t for t in cands if t != top)  # Not in the narrow beam's single candidate.
+  conv = convert.Converter(bundle, beam_size=1, lm_weight=5.0, lexicon_paths=4)
+  conv.lexicon = lexicon.WordLM({other: 10**6, '的': 1}, {other: ['shi', 'jie']})
+  narrow.lexicon = conv.lexicon
+  assert narrow.convert('shi jie') == top  # The beam alone never sees `other` ...
+  got = dict(conv.candidates('shi jie', k=5))
+  assert next(iter(got)) == other  # ... the lexicon proposes it and it wins,
+  # scored by the model as the wide beam scored it, plus the weighted word score.
+  assert got[other] == pytest.approx(cands[other] + 5.0 * conv.lexicon.score(other),
+                                     rel=1e-4, abs=1e-4)
+  assert top in got
+
+
 def test_release_keeps_or_drops_the_source_lexicon(bundle, tmp_path):
   kept = release.install(bundle, str(tmp_path / 'kept'), lexicon='source')
   assert kept['lexicon']['words'] == len(COUNTS) and kept['lexicon']['lm_weight'] == 0.7
+  assert kept['lexicon']['paths'] == 3
+  assert ckpt_lib.load_bundle(str(tmp_path / 'kept')).lexicon.has_readings
   dropped = release.install(bundle, str(tmp_path / 'dropped'), lexicon='none')
   assert 'lexicon' not in dropped
   assert not os.path.exists(tmp_path / 'dropped' / lexicon.FILENAME)
