@@ -260,10 +260,11 @@ class Converter:
           if ids not in hyps[r]:
             new.append(ids)
       extra.append(new)
-    most = max(len(e) for e in extra)
-    if not most:
+    if not any(extra):
       return
-    seqs = np.zeros((src.shape[0], most, src.shape[1] - 1), np.int32)  # PAD-filled
+    # Always lexicon_paths rows per sentence (PAD rows score 0, unused): one compiled scorer
+    # per source bucket, not one per count of new paths.
+    seqs = np.zeros((src.shape[0], self.lexicon_paths, src.shape[1] - 1), np.int32)
     for r, new in enumerate(extra):
       for j, ids in enumerate(new):
         seqs[r, j, :len(ids)] = ids
