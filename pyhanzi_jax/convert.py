@@ -411,6 +411,17 @@ def evaluate_rows(conv: Converter, rows: Sequence[tuple[list[str], str]],
 
 # --- Command line -----------------------------------------------------------------------------
 
+def _count(text: str) -> int:
+  """argparse type of a count: a clear message for -1 or 'x'."""
+  try:
+    value = int(text)
+  except ValueError:
+    value = -1
+  if value < 0:
+    raise argparse.ArgumentTypeError(f'expected a whole number >= 0, got {text!r}')
+  return value
+
+
 def _parser() -> argparse.ArgumentParser:
   ap = argparse.ArgumentParser(
       prog='pyhanzi', description='Convert pinyin to Chinese characters.',
@@ -426,7 +437,7 @@ def _parser() -> argparse.ArgumentParser:
   ap.add_argument('--lm-weight', type=float, default=None,
                   help="weight of the bundle's word lexicon in re-ranking the beam (default: "
                   "the bundle's; 0: model scores only)")
-  ap.add_argument('--lexicon-paths', type=int, default=None, metavar='K',
+  ap.add_argument('--lexicon-paths', type=_count, default=None, metavar='K',
                   help="add the word lexicon's K best sentences to the beam's candidates "
                   "(default: the bundle's; 0: the beam's only, faster)")
   ap.add_argument('--json', action='store_true', help='one JSON object per input line')

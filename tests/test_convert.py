@@ -125,6 +125,14 @@ def test_cli_missing_model_is_a_clear_error(tmp_path):
   assert 'does not exist' in r.stderr and 'Traceback' not in r.stderr
 
 
+@pytest.mark.parametrize('value', ['-1', 'x'])
+def test_cli_bad_lexicon_paths_is_a_clear_error(value):
+  r = _cli(['--lexicon-paths', value, 'ni hao'])
+  assert r.returncode == 2
+  assert '--lexicon-paths: expected a whole number >= 0' in r.stderr
+  assert 'Traceback' not in r.stderr
+
+
 @pytest.mark.parametrize('config_text', ['{}', '{"data": {"dir": "d"}', 'not json'])
 def test_damaged_workdir_config_is_a_clear_error(tmp_path, config_text):
   (tmp_path / 'config.json').write_text(config_text)
