@@ -11,7 +11,7 @@ dynamic programme jieba uses): the sum of log(count / total) over the words, a c
 no word of the list costing as much as a word seen half a time. All candidates of one input have
 the same length, so no length normalisation is needed. The weight was chosen on the validation
 splits (docs/QUALITY.md); re-ranking is cheap next to decoding (~2 µs a character of a
-candidate; loading the list ~0.4 s).
+candidate; loading the list and indexing its readings ~1.5 s).
 
 The list is jieba 0.42.1's dict.txt (349,046 words with counts, MIT licence), fetched from PyPI
 with the same verified download as the corpora (data/sources.py) and shipped in the release
@@ -22,7 +22,9 @@ Re-ranking alone can only choose among the beam's few candidates, and the right 
 not among them. The readings let the lexicon propose candidates of its own (`paths`): the k best
 sentences of the word lattice over the input's syllables (words whose reading matches a span of
 syllables, single characters elsewhere), scored by the same unigram model. The converter scores
-those with the model too and re-ranks the union (docs/QUALITY.md measures both steps).
+those with the model too and re-ranks the union (docs/QUALITY.md measures both steps). The
+lattice itself is cheap (~1 ms for a 10-syllable line); the model's pass over the paths is what
+costs (benchmarks/RESULTS.md).
 """
 from __future__ import annotations
 
