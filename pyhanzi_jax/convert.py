@@ -110,6 +110,7 @@ class Converter:
     if int(lexicon_paths) < 0:
       raise ValueError(f'lexicon_paths must be >= 0, got {lexicon_paths}')
     self.lexicon_paths = int(lexicon_paths)
+    self._proposes()  # Indexes the lexicon's readings now when it will propose, not on line 1.
     self.table = candidates_lib.CandidateTable(self.pinyin_vocab, self.hanzi_vocab)
     self.beam_size = beam_size
     # Longest piece decoded at once: what training saw, within the model's position table.
@@ -226,14 +227,16 @@ class Converter:
       hyps.append(found)
     if self._proposes():
       self._add_lexicon_paths(group, rows, src, constraints, hyps)
-    use_lexicon = self.lexicon is not None and self.lm_weight
     out = []
     for r in range(n):
-      cands = [(ids, score + (self.lm_weight * self.lexicon.score(self._text(group[r], ids))
-                              if use_lexicon else 0.0))
-               for ids, score in hyps[r].items()]
-      cands.sort(key=lambda c: -c[1])
-      out.append([(self._render(group[r], ids), score) for ids, score in cands])
+      # The lexicon scores the output as the model writes it; the user gets it rendered.
+      ids_of = {self._text(group[r], ids): ids for ids in hyps[r]}
+      cands = [(text, hyps[r][ids]) for text, ids in ids_of.items()]
+      if self.lexicon is not None and self.lm_weight:
+        cands = self.lexicon.rerank(cands, self.lm_weight)
+      else:
+        cands.sort(key=lambda c: -c[1])
+      out.append([(self._render(group[r], ids_of[text]), score) for text, score in cands])
     return out
 
   def _proposes(self) -> bool:
