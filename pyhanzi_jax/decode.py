@@ -312,6 +312,11 @@ def _compiled(model: Transformer, beam_size: int, max_len: int, constrained: boo
   return jax.jit(run)
 
 
+def _source_lengths(inputs: np.ndarray) -> np.ndarray:
+  """[b, s] source ids -> [b] tokens per sentence (PAD and an optional EOS not counted)."""
+  return np.sum((inputs != PAD) & (inputs != EOS), axis=1)
+
+
 def _prepare(model: Transformer, inputs, constraints, max_len, beam_size=1, layout='auto'):
   """Pads inputs/constraints (numpy, host side) to their buckets; returns the static max_len."""
   inputs = np.asarray(inputs)
@@ -335,7 +340,7 @@ def _prepare(model: Transformer, inputs, constraints, max_len, beam_size=1, layo
     if constraints.ndim != 3 or constraints.shape[:2] != (b, s):
       raise ValueError(f'constraints must be [batch, src_len, k] = [{b}, {s}, k], '
                        f'got {constraints.shape}')
-    src_len = np.sum((inputs != PAD) & (inputs != EOS), axis=1)
+    src_len = _source_lengths(inputs)
     packed = _layout_candidates(constraints.astype(np.int32), src_len, int(max_len),
                                 beam_size, layout) + (np.int32(src_len.max()),)
   return padded, packed, int(max_len), s
@@ -457,8 +462,7 @@ def score_sequences(model: Transformer, params, inputs, sequences, *, constraint
   candidates = None
   if constraints is not None:
     constraints = np.asarray(constraints, np.int32)
-    src_len = np.sum((np.asarray(inputs) != PAD) & (np.asarray(inputs) != EOS), axis=1)
-    dense = _step_candidates(constraints, src_len, max_len)  # [b, steps, k]
+    dense = _step_candidates(constraints, _source_lengths(inputs), max_len)  # [b, steps, k]
     k = _candidate_bucket(dense.shape[-1])
     candidates = np.pad(dense, ((0, 0), (0, 0), (0, k - dense.shape[-1])), constant_values=-1)
   fn = _compiled_score(model, candidates is not None)
