@@ -28,6 +28,7 @@ costs (benchmarks/RESULTS.md).
 """
 from __future__ import annotations
 
+import functools
 import gzip
 import heapq
 import math
@@ -120,14 +121,23 @@ class WordLM:
     self.logp = {w: math.log(c / total) for w, c in counts.items()}
     self.max_word = max(len(w) for w in counts)
     self.unknown = math.log(0.5 / total)  # A character that is no word: half a count.
-    # reading (tuple of syllables) -> [(log p, word)], best first: the lattice's word edges.
+    self.readings = readings or {}
+
+  @functools.cached_property
+  def by_reading(self) -> dict[tuple[str, ...], list[tuple[float, str]]]:
+    """reading (tuple of syllables) -> [(log p, word)], best first: the lattice's word edges.
+
+    Built on first use (~0.9 s for jieba's list), so that a converter which never asks for
+    paths does not pay for it at start-up."""
     by_reading: dict[tuple[str, ...], list] = {}
-    for w, keys in (readings or {}).items():
+    for w, keys in self.readings.items():
       if len(w) >= 2 and len(keys) == len(w) and w in self.logp:
         by_reading.setdefault(tuple(keys), []).append((self.logp[w], w))
-    self.by_reading = {k: sorted(v, reverse=True)[:WORDS_PER_READING]
-                       for k, v in by_reading.items()}
-    self.max_reading = max((len(k) for k in self.by_reading), default=0)
+    return {k: sorted(v, reverse=True)[:WORDS_PER_READING] for k, v in by_reading.items()}
+
+  @functools.cached_property
+  def max_reading(self) -> int:
+    return max((len(k) for k in self.by_reading), default=0)
 
   @property
   def has_readings(self) -> bool:
