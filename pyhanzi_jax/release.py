@@ -57,7 +57,7 @@ def install(source: str, dest: str = RELEASE_DIR, dtype: str = 'float16',
       raise ValueError(f'{source} has no lexicon to keep; use --lexicon jieba or none')
     counts = bundle.lexicon.counts
     lm_weight = bundle.meta['lexicon']['lm_weight']
-    lexicon_paths = bundle.meta['lexicon'].get('paths', lexicon_lib.DEFAULT_PATHS)
+    lexicon_paths = bundle.meta['lexicon'].get('paths', 0)  # As the converter reads it.
   elif lexicon == 'none':
     counts = None
   else:
