@@ -45,9 +45,11 @@ def main(argv=None):
   default = convert.Converter(args.model)
   if default.lexicon is None:
     ap.error(f'{args.model} has no lexicon: nothing to compare')
-  systems = {'beam alone': convert.Converter(args.model, lm_weight=0, lexicon_paths=0),
-             'beam + re-rank': convert.Converter(args.model, lexicon_paths=0),
-             f'bundle default ({default.lexicon_paths} paths)': default}
+  systems = {'beam alone': convert.Converter(args.model, lm_weight=0, lexicon_paths=0,
+                                            lexicon_edits=0),
+             'beam + re-rank': convert.Converter(args.model, lexicon_paths=0, lexicon_edits=0),
+             f'bundle default ({default.lexicon_paths} paths, {default.lexicon_edits} edits)':
+                 default}
   lines = sentences(args.data, args.corpus, args.syllables, max(args.repeats, 64 * args.batches))
   print(f'model {args.model}, {args.syllables}-syllable {args.corpus} validation sentences, '
         f'lm_weight {default.lm_weight}, load {os.getloadavg()[0]:.2f}')

@@ -203,6 +203,8 @@ def main(argv=None) -> int:
                   help="the converter's word-lexicon weight (default: the bundle's; 0: off)")
   ap.add_argument('--lexicon-paths', type=int, default=None,
                   help="the lexicon's sentences added to the beam's (default: the bundle's)")
+  ap.add_argument('--lexicon-edits', type=int, default=None,
+                  help="the lexicon's rewrites of the beam's best added (default: the bundle's)")
   a = ap.parse_args(argv)
   sets = [s for s in a.sets.split(',') if s]
   forms = [f for f in a.forms.split(',') if f]
@@ -218,11 +220,13 @@ def main(argv=None) -> int:
     ap.error(f'the peers are not built: run `bash {a.peers_dir}/setup.sh` first (or --peers "")')
 
   model_path = a.model or convert.default_model_path()
-  conv = convert.Converter(model_path, lm_weight=a.lm_weight, lexicon_paths=a.lexicon_paths)
+  conv = convert.Converter(model_path, lm_weight=a.lm_weight, lexicon_paths=a.lexicon_paths,
+                           lexicon_edits=a.lexicon_edits)
   os.makedirs(a.out, exist_ok=True)
   results = {'meta': {'model': os.path.abspath(model_path), 'lines_per_set': a.lines,
                       'seed': a.seed, 'sets': sets, 'forms': forms, 'peers': peers,
                       'lm_weight': conv.lm_weight, 'lexicon_paths': conv.lexicon_paths,
+                      'lexicon_edits': conv.lexicon_edits,
                       'date': time.strftime('%Y-%m-%d %H:%M:%S'), 'cpus': os.cpu_count(),
                       'loadavg_start': os.getloadavg(),
                       'command': ' '.join([os.path.basename(sys.argv[0])] + sys.argv[1:])},

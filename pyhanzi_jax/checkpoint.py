@@ -149,12 +149,14 @@ def export_bundle(out_dir: str, params, model_config, pinyin_vocab: vocab_lib.Vo
                   hanzi_vocab: vocab_lib.Vocab, dtype: str = 'float16',
                   extra: dict | None = None, lexicon_counts: dict[str, int] | None = None,
                   lm_weight: float = lexicon_lib.DEFAULT_WEIGHT,
-                  lexicon_paths: int = lexicon_lib.DEFAULT_PATHS) -> str:
+                  lexicon_paths: int = lexicon_lib.DEFAULT_PATHS,
+                  lexicon_edits: int = lexicon_lib.DEFAULT_EDITS) -> str:
   """Writes an inference bundle atomically (a temp dir renamed into place); returns its path.
 
   lexicon_counts: optional word -> count list the converter re-ranks its n-best with
   (lexicon.py), stored as lexicon.tsv.gz (with the words' readings) and its checksum in
-  bundle.json, beside the converter's defaults `lm_weight` and `paths` (lexicon_paths).
+  bundle.json, beside the converter's defaults `lm_weight`, `paths` (lexicon_paths) and
+  `edits` (lexicon_edits).
   """
   tmp = out_dir.rstrip('/') + '.tmp'
   shutil.rmtree(tmp, ignore_errors=True)
@@ -169,7 +171,7 @@ def export_bundle(out_dir: str, params, model_config, pinyin_vocab: vocab_lib.Vo
     lexicon_lib.save(lexicon_path, lexicon_counts)
     lexicon_meta = {'lexicon': {'sha256': sources.sha256_of(lexicon_path),
                                 'words': len(lexicon_counts), 'lm_weight': float(lm_weight),
-                                'paths': int(lexicon_paths)}}
+                                'paths': int(lexicon_paths), 'edits': int(lexicon_edits)}}
   cfg = {k: (jnp.dtype(v).name if k.endswith('dtype') else v)
          for k, v in dataclasses.asdict(model_config).items()}
   meta = {

@@ -74,7 +74,8 @@ class Converter:
 
   def __init__(self, model_path: str | None = None, *, beam_size: int = 4,
                compute_dtype: str | None = None, punctuation: str = 'chinese',
-               lm_weight: float | None = None, lexicon_paths: int | None = None):
+               lm_weight: float | None = None, lexicon_paths: int | None = None,
+               lexicon_edits: int | None = None):
     """model_path: a bundle or a training workdir (default: the shipped release model).
 
     lm_weight: weight of the bundle's word lexicon when re-ranking the n-best (lexicon.py);
@@ -82,6 +83,8 @@ class Converter:
     lexicon_paths: how many of the lexicon's own best sentences (its word lattice over the
       syllables, lexicon.WordLM.paths) join the beam's candidates, scored by the model too;
       None takes the bundle's own, 0 keeps the beam's alone (faster).
+    lexicon_edits: how many one-word rewrites of the beam's best by the lexicon
+      (lexicon.WordLM.edits) join them too, scored in the same pass; None: the bundle's own.
 
     punctuation: 'chinese' writes ASCII , . ? ! : ; ( ) typed in a sentence as ，。？！：；（）
       (not between digits: 3.14, 1,000, 12:30 stay); 'ascii' gives them back as typed. The
@@ -105,11 +108,12 @@ class Converter:
     lexicon_meta = bundle.meta.get('lexicon', {}) if bundle.lexicon else {}
     self.lm_weight = float(lexicon_meta.get('lm_weight', 0.0) if lm_weight is None
                            else lm_weight)
-    if lexicon_paths is None:
-      lexicon_paths = lexicon_meta.get('paths', 0)
-    if int(lexicon_paths) < 0:
-      raise ValueError(f'lexicon_paths must be >= 0, got {lexicon_paths}')
-    self.lexicon_paths = int(lexicon_paths)
+    self.lexicon_paths, self.lexicon_edits = (
+        int(lexicon_meta.get(key, 0) if value is None else value)
+        for key, value in (('paths', lexicon_paths), ('edits', lexicon_edits)))
+    for name, value in (('lexicon_paths', lexicon_paths), ('lexicon_edits', lexicon_edits)):
+      if value is not None and int(value) < 0:
+        raise ValueError(f'{name} must be >= 0, got {value}')
     self._proposes()  # Indexes the lexicon's readings now when it will propose, not on line 1.
     self.table = candidates_lib.CandidateTable(self.pinyin_vocab, self.hanzi_vocab)
     self.beam_size = beam_size
@@ -133,14 +137,15 @@ class Converter:
 
     The score is the model's log-probability, plus lm_weight x the word lexicon's
     log-probability when the bundle has a lexicon (lexicon.py). With lexicon_paths > 0 the
-    lexicon's best sentences are candidates too.
+    lexicon's best sentences are candidates too, and with lexicon_edits > 0 its rewrites of the
+    beam's best.
 
     A line cut into several pieces gets only its best conversion (the pieces' n-best lists do
     not combine into a meaningful ranking).
     """
     lines = [self._parse(t) for t in texts]
-    # The beam widens for k only beyond what the lexicon's paths may add.
-    beam = max(self.beam_size, k - (self.lexicon_paths if self._proposes() else 0))
+    # The beam widens for k only beyond what the lexicon's candidates may add.
+    beam = max(self.beam_size, k - (self._proposals() if self._proposes() else 0))
     jobs = [(i, a, b) for i, line in enumerate(lines) for a, b in line.pieces]
     results = self._decode_pieces([lines[i].tokens[a:b] for i, a, b in jobs], beam)
     per_line: list[list] = [[] for _ in lines]
@@ -226,7 +231,7 @@ class Converter:
           found[ids] = float(scores[r, b])
       hyps.append(found)
     if self._proposes():
-      self._add_lexicon_paths(group, rows, src, constraints, hyps)
+      self._add_lexicon_candidates(group, rows, src, constraints, hyps)
     out = []
     for r in range(n):
       # The lexicon scores the output as the model writes it; the user gets it rendered.
@@ -239,12 +244,17 @@ class Converter:
       out.append([(self._render(group[r], ids_of[text]), score) for text, score in cands])
     return out
 
-  def _proposes(self) -> bool:
-    """Whether the lexicon adds candidates of its own (lexicon_paths)."""
-    return bool(self.lexicon is not None and self.lexicon_paths and self.lexicon.has_readings)
+  def _proposals(self) -> int:
+    """Most candidates the lexicon adds to one sentence's beam."""
+    return self.lexicon_paths + self.lexicon_edits
 
-  def _add_lexicon_paths(self, group, rows, src, constraints, hyps) -> None:
-    """Adds the lexicon's best lattice paths the beam did not find, scored by the model."""
+  def _proposes(self) -> bool:
+    """Whether the lexicon adds candidates of its own (lexicon_paths, lexicon_edits)."""
+    return bool(self.lexicon is not None and self._proposals() and self.lexicon.has_readings)
+
+  def _add_lexicon_candidates(self, group, rows, src, constraints, hyps) -> None:
+    """Adds the lexicon's best lattice paths and its rewrites of the beam's best that the beam
+    did not find, scored by the model in one pass."""
     extra = []
     for r, toks in enumerate(group):
       # A position no word may span (not a full syllable, or no character but UNK) has one
@@ -255,19 +265,27 @@ class Converter:
         syllable = t.kind == pinyin.SYLLABLE and chars
         keys.append(t.key if syllable else None)
         options.append(chars if syllable else ['\ufffd'])
-      new = []
-      if any(keys):
-        for text in self.lexicon.paths(keys, options, self.lexicon_paths):
-          ids = tuple(self.hanzi_vocab.index[c] if key else row[0]
-                      for c, key, row in zip(text, keys, rows[r]))
-          if ids not in hyps[r]:
-            new.append(ids)
+      texts, new = [], []
+      if any(keys) and self.lexicon_paths:
+        texts += self.lexicon.paths(keys, options, self.lexicon_paths)
+      beam_best = next(iter(hyps[r]), None)
+      if any(keys) and self.lexicon_edits and beam_best is not None:
+        # The beam's best spelled as the lattice spells a line: one character per position.
+        chars = [self.hanzi_vocab.tokens[int(i)] if key else '\ufffd'
+                 for i, key in zip(beam_best, keys)]
+        if all(len(c) == 1 for c in chars):
+          texts += self.lexicon.edits(keys, options, ''.join(chars), self.lexicon_edits)
+      for text in texts:
+        ids = tuple(self.hanzi_vocab.index[c] if key else row[0]
+                    for c, key, row in zip(text, keys, rows[r]))
+        if ids not in hyps[r] and ids not in new:
+          new.append(ids)
       extra.append(new)
     if not any(extra):
       return
-    # Always lexicon_paths rows per sentence (PAD rows score 0, unused): one compiled scorer
-    # per source bucket, not one per count of new paths.
-    seqs = np.zeros((src.shape[0], self.lexicon_paths, src.shape[1] - 1), np.int32)
+    # Always _proposals() rows per sentence (PAD rows score 0, unused): one compiled scorer per
+    # source bucket, not one per count of new candidates.
+    seqs = np.zeros((src.shape[0], self._proposals(), src.shape[1] - 1), np.int32)
     for r, new in enumerate(extra):
       for j, ids in enumerate(new):
         seqs[r, j, :len(ids)] = ids
@@ -414,7 +432,7 @@ def evaluate_rows(conv: Converter, rows: Sequence[tuple[list[str], str]],
 
 # --- Command line -----------------------------------------------------------------------------
 
-def _count(text: str) -> int:
+def count_arg(text: str) -> int:
   """argparse type of a count: a clear message for -1 or 'x'."""
   try:
     value = int(text)
@@ -440,9 +458,12 @@ def _parser() -> argparse.ArgumentParser:
   ap.add_argument('--lm-weight', type=float, default=None,
                   help="weight of the bundle's word lexicon in re-ranking the beam (default: "
                   "the bundle's; 0: model scores only)")
-  ap.add_argument('--lexicon-paths', type=_count, default=None, metavar='K',
+  ap.add_argument('--lexicon-paths', type=count_arg, default=None, metavar='K',
                   help="add the word lexicon's K best sentences to the beam's candidates "
                   "(default: the bundle's; 0: the beam's only, faster)")
+  ap.add_argument('--lexicon-edits', type=count_arg, default=None, metavar='K',
+                  help="add the word lexicon's K best one-word rewrites of the beam's best "
+                  "(default: the bundle's; 0: none)")
   ap.add_argument('--json', action='store_true', help='one JSON object per input line')
   ap.add_argument('--punctuation', choices=PUNCTUATION_MODES, default='chinese',
                   help='write ASCII , . ? ! : ; ( ) typed in a sentence as ，。？！：；（） '
@@ -479,7 +500,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   try:
     conv = Converter(args.model, beam_size=max(args.beam, args.nbest),
                      punctuation=args.punctuation, lm_weight=args.lm_weight,
-                     lexicon_paths=args.lexicon_paths)
+                     lexicon_paths=args.lexicon_paths, lexicon_edits=args.lexicon_edits)
   except (ckpt_lib.CheckpointError, FileNotFoundError, ValueError) as e:
     print(f'pyhanzi: cannot load the model: {e}', file=sys.stderr)
     return 2

@@ -17,6 +17,7 @@ import os
 import sys
 
 from pyhanzi_jax import checkpoint as ckpt_lib
+from pyhanzi_jax import convert
 from pyhanzi_jax import lexicon as lexicon_lib
 
 RELEASE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'release')
@@ -42,12 +43,13 @@ def validation_metrics(workdir: str, step: int) -> dict[str, float]:
 def install(source: str, dest: str = RELEASE_DIR, dtype: str = 'float16',
             lexicon: str = 'jieba', cache_dir: str = DEFAULT_CACHE,
             lm_weight: float = lexicon_lib.DEFAULT_WEIGHT,
-            lexicon_paths: int = lexicon_lib.DEFAULT_PATHS) -> dict:
+            lexicon_paths: int = lexicon_lib.DEFAULT_PATHS,
+            lexicon_edits: int = lexicon_lib.DEFAULT_EDITS) -> dict:
   """Exports `source` (workdir or bundle) into `dest`; returns the written bundle.json.
 
   lexicon: 'jieba' (jieba's word list, downloaded once into `cache_dir` like the corpora, kept
-  to the words the model can write), 'source' (the source bundle's own, with its lm_weight and
-  paths), or 'none'.
+  to the words the model can write), 'source' (the source bundle's own, with its lm_weight,
+  paths and edits), or 'none'.
   """
   bundle = ckpt_lib.load_model(source)
   if lexicon == 'jieba':
@@ -57,7 +59,9 @@ def install(source: str, dest: str = RELEASE_DIR, dtype: str = 'float16',
       raise ValueError(f'{source} has no lexicon to keep; use --lexicon jieba or none')
     counts = bundle.lexicon.counts
     lm_weight = bundle.meta['lexicon']['lm_weight']
-    lexicon_paths = bundle.meta['lexicon'].get('paths', 0)  # As the converter reads it.
+    # As the converter reads them: a key an older bundle lacks is 0.
+    lexicon_paths = bundle.meta['lexicon'].get('paths', 0)
+    lexicon_edits = bundle.meta['lexicon'].get('edits', 0)
   elif lexicon == 'none':
     counts = None
   else:
@@ -70,9 +74,9 @@ def install(source: str, dest: str = RELEASE_DIR, dtype: str = 'float16',
     extra['validation'] = validation_metrics(source, int(extra['from'].rsplit(' step ', 1)[1]))
   ckpt_lib.export_bundle(dest, bundle.params, bundle.model_config, bundle.pinyin_vocab,
                          bundle.hanzi_vocab, dtype=dtype, extra=extra, lexicon_counts=counts,
-                         lm_weight=lm_weight, lexicon_paths=lexicon_paths)
+                         lm_weight=lm_weight, lexicon_paths=lexicon_paths,
+                         lexicon_edits=lexicon_edits)
   # Check it the way users will load it: checksum, vocabularies, shapes, then one conversion.
-  from pyhanzi_jax import convert  # pylint: disable=g-import-not-at-top
   converter = convert.Converter(dest)
   meta = dict(converter.bundle.meta)
   meta['smoke'] = {SMOKE_INPUT: converter.convert(SMOKE_INPUT)}
@@ -91,13 +95,15 @@ def main(argv=None) -> int:
                   "source bundle's own, or none")
   ap.add_argument('--lm-weight', type=float, default=lexicon_lib.DEFAULT_WEIGHT,
                   help='its weight in the conversion score')
-  ap.add_argument('--lexicon-paths', type=int, default=lexicon_lib.DEFAULT_PATHS,
+  ap.add_argument('--lexicon-paths', type=convert.count_arg, default=lexicon_lib.DEFAULT_PATHS,
                   help="the lexicon's best sentences added to the beam's candidates")
+  ap.add_argument('--lexicon-edits', type=convert.count_arg, default=lexicon_lib.DEFAULT_EDITS,
+                  help="the lexicon's one-word rewrites of the beam's best added to them")
   ap.add_argument('--cache-dir', default=DEFAULT_CACHE, help='where downloads are kept')
   args = ap.parse_args(argv)
   try:
     meta = install(args.source, args.dest, args.dtype, args.lexicon, args.cache_dir,
-                   args.lm_weight, args.lexicon_paths)
+                   args.lm_weight, args.lexicon_paths, args.lexicon_edits)
   except (ckpt_lib.CheckpointError, FileNotFoundError, ValueError, RuntimeError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 1
@@ -107,7 +113,7 @@ def main(argv=None) -> int:
   if 'lexicon' in meta:
     lex = meta['lexicon']
     print(f'  lexicon: {lex["words"]:,} words, lm_weight {lex["lm_weight"]}, '
-          f'paths {lex.get("paths", 0)}')
+          f'paths {lex.get("paths", 0)}, edits {lex.get("edits", 0)}')
   for k, v in sorted(meta.get('validation', {}).items()):
     if k.split('/')[-1] in ('char_acc', 'sent_acc'):
       print(f'  validation {k} = {v}')

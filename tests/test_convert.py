@@ -125,11 +125,12 @@ def test_cli_missing_model_is_a_clear_error(tmp_path):
   assert 'does not exist' in r.stderr and 'Traceback' not in r.stderr
 
 
-@pytest.mark.parametrize('value', ['-1', 'x'])
-def test_cli_bad_lexicon_paths_is_a_clear_error(value):
-  r = _cli(['--lexicon-paths', value, 'ni hao'])
+@pytest.mark.parametrize('flag,value', [('--lexicon-paths', '-1'), ('--lexicon-paths', 'x'),
+                                        ('--lexicon-edits', '-2')])
+def test_cli_bad_lexicon_count_is_a_clear_error(flag, value):
+  r = _cli([flag, value, 'ni hao'])
   assert r.returncode == 2
-  assert '--lexicon-paths: expected a whole number >= 0' in r.stderr
+  assert f'{flag}: expected a whole number >= 0' in r.stderr
   assert 'Traceback' not in r.stderr
 
 

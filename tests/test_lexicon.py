@@ -77,10 +77,32 @@ def test_paths_are_the_best_sentences_of_the_word_lattice():
   assert all('馆' not in p for p in lm.paths(keys, options[:3] + [['官', '观']], 5))
 
 
+def test_edits_rewrite_one_span_as_a_word_best_gain_first():
+  counts = dict(COUNTS, 长官=25, 官=1, 长=8, 提=3, 鱼=2)
+  lm = lexicon.WordLM(counts, {w: r.split() for w, r in READINGS.items()})
+  keys = ['ti', 'yu', 'chang', 'guan']
+  options = [['提', '体'], ['鱼', '育'], ['场', '长'], ['官', '馆', '观']]
+  text = '提鱼场观'
+  # Spans with a word of their reading: ti yu (体育), ti yu chang (体育场, the same rewrite of
+  # this text) and chang guan (场馆); 长官 is read zhang guan and fits none. Best gain first:
+  # 体育场 + 观 scores higher than 提 + 鱼 + 场馆.
+  edits = lm.edits(keys, options, text, 10)
+  assert edits == ['体育场观', '提鱼场馆']
+  assert lm.score(edits[0]) > lm.score(edits[1]) > lm.score(text)
+  assert lm.edits(keys, options, text, 1) == edits[:1]
+  # The text itself is never proposed, a position that is no syllable is never spanned, and
+  # only characters the decoder allows are used.
+  assert lm.edits(keys, options, '体育场馆', 10) == []
+  assert lm.edits(['ti', 'yu', None, 'guan'], options[:2] + [['，']] + options[3:],
+                  '提鱼，观', 10) == ['体育，观']
+  assert lm.edits(keys, options[:3] + [['官', '观']], text, 10) == ['体育场观']
+
+
 @pytest.fixture(scope='module')
 def bundle(untrained_bundle):
   """An untrained bundle on the fixture vocabularies, with a lexicon."""
-  return untrained_bundle('lex', lexicon_counts=COUNTS, lm_weight=0.7, lexicon_paths=3)
+  return untrained_bundle('lex', lexicon_counts=COUNTS, lm_weight=0.7, lexicon_paths=3,
+                          lexicon_edits=2)
 
 
 def test_bundle_carries_a_checked_lexicon(bundle):
@@ -118,14 +140,18 @@ def test_converter_ranks_by_model_plus_weighted_lexicon(bundle):
     assert got[t] == pytest.approx(want[t], rel=1e-4, abs=1e-4)
 
 
-def test_converter_adds_the_lexicons_paths_scored_by_the_model(bundle):
-  beam = convert.Converter(bundle, lm_weight=0, lexicon_paths=0)
+@pytest.mark.parametrize('paths,edits', [(4, 0), (0, 4)])
+def test_converter_adds_the_lexicons_candidates_scored_by_the_model(bundle, paths, edits):
+  beam = convert.Converter(bundle, lm_weight=0, lexicon_paths=0, lexicon_edits=0)
   cands = dict(beam.candidates('shi jie', k=4))
   assert len(cands) >= 2
-  narrow = convert.Converter(bundle, beam_size=1, lm_weight=5.0, lexicon_paths=0)
+  narrow = convert.Converter(bundle, beam_size=1, lm_weight=5.0, lexicon_paths=0,
+                             lexicon_edits=0)
   top = narrow.convert('shi jie')
   other = next(t for t in cands if t != top)  # Not in the narrow beam's single candidate.
-  conv = convert.Converter(bundle, beam_size=1, lm_weight=5.0, lexicon_paths=4)
+  conv = convert.Converter(bundle, beam_size=1, lm_weight=5.0, lexicon_paths=paths,
+                           lexicon_edits=edits)
+  # A lattice path, or a rewrite of the beam's best (`top`) whose span is the whole line.
   conv.lexicon = lexicon.WordLM({other: 10**6, '的': 1}, {other: ['shi', 'jie']})
   narrow.lexicon = conv.lexicon
   assert narrow.convert('shi jie') == top  # The beam alone never sees `other` ...
@@ -140,7 +166,8 @@ def test_converter_adds_the_lexicons_paths_scored_by_the_model(bundle):
 def test_release_keeps_or_drops_the_source_lexicon(bundle, tmp_path):
   kept = release.install(bundle, str(tmp_path / 'kept'), lexicon='source')
   assert kept['lexicon']['words'] == len(COUNTS) and kept['lexicon']['lm_weight'] == 0.7
-  assert kept['lexicon']['paths'] == 3
+  assert (kept['lexicon']['paths'], kept['lexicon']['edits']) == (3, 2)
+  assert convert.Converter(str(tmp_path / 'kept')).lexicon_edits == 2
   assert ckpt_lib.load_bundle(str(tmp_path / 'kept')).lexicon.has_readings
   dropped = release.install(bundle, str(tmp_path / 'dropped'), lexicon='none')
   assert 'lexicon' not in dropped
