@@ -453,7 +453,9 @@ def score_sequences(model: Transformer, params, inputs, sequences, *, constraint
   max_len = max(max_len, length)
   if max_len > model.config.max_len - 1:
     raise ValueError(f'sequences of length {length} exceed what the model decodes in one piece')
-  n_pad = 1 << max(0, (n - 1).bit_length())  # Few compiled shapes for varying counts.
+  # Few compiled shapes for varying counts, without scoring many padding rows: the converter
+  # asks for 12 (8 paths + 4 edits), which a power of two would pad to 16.
+  n_pad = _bucket(n, 4)
   steps = max_len + 1
   targets = np.zeros((b, n_pad, steps), np.int32)
   targets[:, :n, :length] = sequences
