@@ -454,7 +454,7 @@ def score_sequences(model: Transformer, params, inputs, sequences, *, constraint
   if max_len > model.config.max_len - 1:
     raise ValueError(f'sequences of length {length} exceed what the model decodes in one piece')
   # Few compiled shapes for varying counts, without scoring many padding rows: the converter
-  # asks for 12 (8 paths + 4 edits), which a power of two would pad to 16.
+  # asked for 12 (8 paths + 4 edits) in one release, which a power of two padded to 16.
   n_pad = _bucket(n, 4)
   steps = max_len + 1
   targets = np.zeros((b, n_pad, steps), np.int32)
