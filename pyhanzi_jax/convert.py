@@ -108,12 +108,13 @@ class Converter:
     lexicon_meta = bundle.meta.get('lexicon', {}) if bundle.lexicon else {}
     self.lm_weight = float(lexicon_meta.get('lm_weight', 0.0) if lm_weight is None
                            else lm_weight)
-    self.lexicon_paths, self.lexicon_edits = (
-        int(lexicon_meta.get(key, 0) if value is None else value)
-        for key, value in (('paths', lexicon_paths), ('edits', lexicon_edits)))
-    for name, value in (('lexicon_paths', lexicon_paths), ('lexicon_edits', lexicon_edits)):
-      if value is not None and int(value) < 0:
+    def count(name, value, key):  # The argument, else the bundle's own (0 if it has none).
+      value = int(lexicon_meta.get(key, 0) if value is None else value)
+      if value < 0:
         raise ValueError(f'{name} must be >= 0, got {value}')
+      return value
+    self.lexicon_paths = count('lexicon_paths', lexicon_paths, 'paths')
+    self.lexicon_edits = count('lexicon_edits', lexicon_edits, 'edits')
     self._proposes()  # Indexes the lexicon's readings now when it will propose, not on line 1.
     self.table = candidates_lib.CandidateTable(self.pinyin_vocab, self.hanzi_vocab)
     self.beam_size = beam_size

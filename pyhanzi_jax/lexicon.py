@@ -203,8 +203,7 @@ class WordLM:
         elif None in keys[i:j]:
           continue
         else:
-          edges = [(s, w) for s, w in self.by_reading.get(tuple(keys[i:j]), ())
-                   if all(c in allowed[i + t] for t, c in enumerate(w))]
+          edges = self._span_words(keys, allowed, i, j)
         for s, w in edges:
           for prefix_score, prefix in best[i]:
             text, total = prefix + w, prefix_score + s
@@ -212,6 +211,12 @@ class WordLM:
               found[text] = total
       best[j] = heapq.nlargest(k, ((v, t) for t, v in found.items()))
     return [t for _, t in best[n]]
+
+  def _span_words(self, keys, allowed, i: int, j: int) -> list[tuple[float, str]]:
+    """[(log p, word)], best first: the words read as syllables keys[i:j] whose characters
+    the decoder allows at their positions (allowed[i], ...): the lattice's edges over a span."""
+    return [(s, w) for s, w in self.by_reading.get(tuple(keys[i:j]), ())
+            if all(c in allowed[i + t] for t, c in enumerate(w))]
 
   def edits(self, keys: Sequence[Optional[str]], options: Sequence[Sequence[str]], text: str,
             k: int) -> list[str]:
@@ -229,13 +234,7 @@ class WordLM:
       for j in range(i + 2, min(n, i + self.max_reading) + 1):
         if None in keys[i:j]:
           continue
-        tried = 0
-        for _, w in self.by_reading.get(tuple(keys[i:j]), ()):
-          if tried == WORDS_PER_EDIT:
-            break
-          if not all(c in allowed[i + t] for t, c in enumerate(w)):
-            continue
-          tried += 1
+        for _, w in self._span_words(keys, allowed, i, j)[:WORDS_PER_EDIT]:
           new = text[:i] + w + text[j:]
           if w != text[i:j] and new not in gain:
             gain[new] = self.score(new) - base
