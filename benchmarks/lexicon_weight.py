@@ -1,5 +1,4 @@
-r"""Chooses the word lexicon's weight, path and edit counts on the validation splits (never a
-test set).
+r"""Chooses the word lexicon's weight, path and edit counts on held-out lines, never test lines.
 
   python benchmarks/lexicon_weight.py --model pyhanzi_jax/release [--lines 1000] [--offset 300] \
       [--paths 0,4,8,16] [--edits 0,4] [--weights 0,0.1,0.2,0.3,0.5]
@@ -10,24 +9,56 @@ E best one-word rewrites of the beam's best (lexicon.WordLM.edits) joining the b
 with their model scores; then re-ranks the same candidates with each weight and prints character
 and sentence accuracy. The model must be a bundle with a lexicon (`python -m
 pyhanzi_jax.release ...` puts one in). docs/QUALITY.md records the run that chose the defaults.
+
+general and domain read their validation split (valid.tsv). HSK and CUV have only a test file;
+for them (`--corpora ...,hsk,cuv`) the lines are a fixed random sample of the test file's lines
+that benchmarks/quality.py does not test on (dev_rows): held out from the quality report, so a
+choice made here is not made on the lines it is reported on.
 """
 import argparse
 import itertools
 import os
+import random
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from pyhanzi_jax import convert  # pylint: disable=g-import-not-at-top
 from pyhanzi_jax import evaluate  # pylint: disable=g-import-not-at-top
+import quality  # pylint: disable=g-import-not-at-top  (benchmarks/quality.py: its test sample)
+
+# quality.py's sample sizes whose lines dev_rows never uses: the documented run's and its default.
+QUALITY_LINES = (200, 500)
+
+
+def dev_rows(data: str, corpus: str, lines: int, offset: int) -> list:
+  """`lines` held-out (pinyin, hanzi) rows of `corpus` after skipping `offset`: its validation
+  split in file order, or for a set with only a test file, a seeded shuffle of the test lines
+  whose text is none of quality.py's sampled lines'."""
+  valid = os.path.join(data, corpus, 'valid.tsv')
+  if os.path.isfile(valid):
+    return convert.read_tsv(valid)[offset:offset + lines]
+  path = os.path.join(data, corpus, 'test.tsv')
+  rows = convert.read_tsv(path)
+  # quality.py seeds its sample with the file's path as it names it (its default --data): the
+  # same lines whatever --data says here. Their texts are held out: the file repeats some lines.
+  key = os.path.join(quality.ROOT, 'data', corpus, 'test.tsv')
+  tested = set()
+  for n in QUALITY_LINES:
+    idx = quality.sample_rows(path, n, key=key)[0]
+    tested.update(rows[i][1] for i in idx)
+  held = [i for i, (_, hanzi) in enumerate(rows) if hanzi not in tested]
+  random.Random(f'dev:{corpus}').shuffle(held)
+  return [rows[i] for i in held[offset:offset + lines]]
 
 
 def main(argv=None):
   ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   ap.add_argument('--model', default=convert.RELEASE_MODEL, help='bundle with a lexicon')
   ap.add_argument('--data', default='data', help='prepared data directory')
-  ap.add_argument('--corpora', default='general,domain')
+  ap.add_argument('--corpora', default='general,domain', help='any of general,domain,hsk,cuv')
   ap.add_argument('--lines', type=int, default=1000, help='validation sentences per corpus')
   ap.add_argument('--offset', type=int, default=0, help='skip this many first sentences')
   ap.add_argument('--weights', default='0,0.1,0.2,0.3,0.5')
@@ -53,8 +84,7 @@ def main(argv=None):
       print('|---|---:|---:|---:|' + '---:|' * len(weights))
       header = False
     for corpus in args.corpora.split(','):
-      rows = convert.read_tsv(os.path.join(args.data, corpus, 'valid.tsv'))
-      rows = rows[args.offset:args.offset + args.lines]
+      rows = dev_rows(args.data, corpus, args.lines, args.offset)
       t = time.perf_counter()
       nbest = conv.candidates_batch([convert.input_form(py, args.form) for py, _ in rows],
                                     conv.beam_size + paths + edits)

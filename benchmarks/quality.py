@@ -77,10 +77,13 @@ def peer_supports(peer: str, form: str) -> bool:
   return True
 
 
-def sample_rows(path: str, n: int, seed: int = SEED) -> tuple[list[int], list]:
-  """`n` lines of the file (all if fewer), the same for every system; in file order."""
+def sample_rows(path: str, n: int, seed: int = SEED, key: str | None = None
+                ) -> tuple[list[int], list]:
+  """`n` lines of the file (all if fewer), the same for every system; in file order. The
+  sample is seeded with `seed` and `key` (default: `path` as given)."""
   rows = convert.read_tsv(path)
-  idx = sorted(random.Random(f'{seed}:{path}').sample(range(len(rows)), min(n, len(rows))))
+  key = path if key is None else key
+  idx = sorted(random.Random(f'{seed}:{key}').sample(range(len(rows)), min(n, len(rows))))
   return idx, [rows[i] for i in idx]
 
 

@@ -13,10 +13,16 @@ the same length, so no length normalisation is needed. The weight was chosen on 
 splits (docs/QUALITY.md); re-ranking is cheap next to decoding (~2 µs a character of a
 candidate; loading the list and indexing its readings ~1.5 s).
 
-The list is jieba 0.42.1's dict.txt (349,046 words with counts, MIT licence), fetched from PyPI
-with the same verified download as the corpora (data/sources.py) and shipped in the release
-bundle as `lexicon.tsv.gz`, restricted to words made of characters the model can write, each
-with its toneless reading (pypinyin, as the training pairs were made).
+The release's list mixes two word-frequency lists fetched from PyPI with the same verified
+download as the corpora (data/sources.py): jieba 0.42.1's dict.txt (349,046 words with counts,
+MIT licence; mostly written, news-like text) and wordfreq 3.1.1's large Chinese list (334,609
+words, frequencies from subtitles, the web, Wikipedia and jieba's list among others; CC-BY-SA 4.0
+data). Each word's probability is the mean of its probabilities in the two (`mix`): wordfreq
+brings spoken, everyday frequencies (请稍等 over 青少等), jieba the spellings wordfreq folds into
+its "oversimplified" script. On held-out lines of all four sets the mix and wordfreq alone tie,
+both ahead of jieba alone (docs/QUALITY.md). The bundle stores the list as `lexicon.tsv.gz`,
+restricted to words made of characters the model can write, each with its toneless reading
+(pypinyin, as the training pairs were made).
 
 Re-ranking alone can only choose among the beam's few candidates, and the right word is often
 not among them. The readings let the lexicon propose candidates of its own (`paths`): the k best
@@ -37,7 +43,7 @@ import functools
 import gzip
 import heapq
 import math
-from typing import Iterable, Optional, Sequence
+from typing import Iterable, Iterator, Optional, Sequence
 
 from pyhanzi_jax.data import sources as sources_lib
 
@@ -47,6 +53,34 @@ JIEBA = sources_lib.Source(
     sha256='055ca12f62674fafed09427f176506079bc135638a14e23e25be909131928db2',
     members=('jieba-0.42.1/jieba/dict.txt',), parse=sources_lib.parse_text, licence='MIT',
     description="jieba's word list: word, count, part of speech")
+# Lists `release --lexicon` can build; 'jieba+wordfreq' is the release's.
+SOURCES = ('jieba+wordfreq', 'jieba', 'wordfreq')
+SCALE = 10**9  # Counts of a list built from probabilities: per billion words.
+
+
+def parse_cbpack(data: bytes, member: str) -> Iterator[sources_lib.Passage]:
+  """'word count' passages (count per SCALE words) of a wordfreq cBpack file: a gzipped msgpack
+  list of a header and 800 buckets, bucket i holding the words of frequency 10 ** (-i / 100)."""
+  import msgpack  # pylint: disable=g-import-not-at-top  (flax's dependency; only releases need it)
+  try:
+    header, *buckets = msgpack.unpackb(gzip.decompress(data), raw=False)
+  except (OSError, ValueError, TypeError, msgpack.UnpackException) as e:
+    raise ValueError(f'{member} is not a gzipped msgpack list ({e})') from e
+  if not isinstance(header, dict) or header.get('format') != 'cB':
+    raise ValueError(f'{member} is not in the cBpack format (header {header!r})')
+  for i, bucket in enumerate(buckets):
+    count = round(SCALE * 10 ** (-i / 100))
+    for word in bucket:
+      yield sources_lib.Passage(f'{word} {count}')
+
+
+WORDFREQ = sources_lib.Source(
+    name='wordfreq_zh', corpus='lexicon', package='wordfreq', version='3.1.1', kind='wheel',
+    filename='wordfreq-3.1.1-py3-none-any.whl',
+    sha256='4b1c6ecffc6198be3396d5cf871c4423ca71c907c231348d352dd54d62b97473',
+    members=('wordfreq/data/large_zh.msgpack.gz',), parse=parse_cbpack,
+    licence='Apache-2.0 (code), CC-BY-SA-4.0 (data)',
+    description="wordfreq's Chinese word frequencies, words bucketed by centibel")
 
 FILENAME = 'lexicon.tsv.gz'
 # The release's defaults, chosen together on the general and domain validation splits
@@ -62,20 +96,43 @@ WORDS_PER_READING = 8  # Homophone words kept per reading for the lattice, most 
 WORDS_PER_EDIT = 2     # Lexicon words tried for each span of the text `edits` rewrites.
 
 
-def jieba_counts(cache_dir: str, keep_chars: Iterable[str] | None = None) -> dict[str, int]:
-  """word -> count from jieba's dict.txt; only words made of `keep_chars` when given."""
+def word_counts(source: sources_lib.Source, cache_dir: str,
+                keep_chars: Iterable[str] | None = None) -> dict[str, int]:
+  """word -> count from a list of 'word count ...' passages (jieba's dict.txt, wordfreq's list);
+  only words of CJK characters (wordfreq's also has digits and Latin), and of `keep_chars` when
+  given."""
   keep = None if keep_chars is None else frozenset(keep_chars)
   counts: dict[str, int] = {}
-  for passage in sources_lib.passages(JIEBA, cache_dir):
+  for passage in sources_lib.passages(source, cache_dir):
     parts = passage.text.split()
     if len(parts) < 2 or not parts[1].isdigit():
       continue
     word, count = parts[0], int(parts[1])
-    if count > 0 and (keep is None or all(ch in keep for ch in word)):
+    if (count > 0 and all('\u4e00' <= c <= '\u9fff' for c in word)
+        and (keep is None or all(c in keep for c in word))):
       counts[word] = counts.get(word, 0) + count
   if not counts:
-    raise RuntimeError(f'{JIEBA.filename}: no usable "word count" lines in {JIEBA.members}')
+    raise RuntimeError(f'{source.filename}: no usable "word count" entries in {source.members}')
   return counts
+
+
+def mix(*lists: dict[str, int]) -> dict[str, int]:
+  """word -> count per SCALE words of the mean of the lists' word probabilities."""
+  totals = [float(sum(c.values())) for c in lists]
+  words = set().union(*lists)
+  return {w: max(1, round(SCALE / len(lists) * sum(c.get(w, 0) / t for c, t in zip(lists, totals))))
+          for w in words}
+
+
+def source_counts(name: str, cache_dir: str, keep_chars: Iterable[str] | None = None
+                  ) -> dict[str, int]:
+  """The word list `name` (one of SOURCES) as word -> count."""
+  keep = None if keep_chars is None else frozenset(keep_chars)
+  if name in ('jieba', 'wordfreq'):
+    return word_counts(JIEBA if name == 'jieba' else WORDFREQ, cache_dir, keep)
+  if name == 'jieba+wordfreq':
+    return mix(word_counts(JIEBA, cache_dir, keep), word_counts(WORDFREQ, cache_dir, keep))
+  raise ValueError(f'unknown word list {name!r}; choose one of {", ".join(SOURCES)}')
 
 
 def reading(word: str) -> str:
@@ -241,5 +298,6 @@ class WordLM:
     return heapq.nlargest(k, gain, key=gain.__getitem__)
 
 
-__all__ = ['WordLM', 'JIEBA', 'DEFAULT_WEIGHT', 'DEFAULT_PATHS', 'DEFAULT_EDITS', 'FILENAME',
-           'jieba_counts', 'reading', 'save', 'read', 'load', 'read_counts']
+__all__ = ['WordLM', 'JIEBA', 'WORDFREQ', 'SOURCES', 'DEFAULT_WEIGHT', 'DEFAULT_PATHS',
+           'DEFAULT_EDITS', 'FILENAME', 'word_counts', 'parse_cbpack', 'mix', 'source_counts',
+           'reading', 'save', 'read', 'load', 'read_counts']

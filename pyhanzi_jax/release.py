@@ -40,23 +40,27 @@ def validation_metrics(workdir: str, step: int) -> dict[str, float]:
   return found
 
 
+LEXICON_CHOICES = lexicon_lib.SOURCES + ('source', 'none')
+
+
 def install(source: str, dest: str = RELEASE_DIR, dtype: str = 'float16',
-            lexicon: str = 'jieba', cache_dir: str = DEFAULT_CACHE,
+            lexicon: str = 'jieba+wordfreq', cache_dir: str = DEFAULT_CACHE,
             lm_weight: float = lexicon_lib.DEFAULT_WEIGHT,
             lexicon_paths: int = lexicon_lib.DEFAULT_PATHS,
             lexicon_edits: int = lexicon_lib.DEFAULT_EDITS) -> dict:
   """Exports `source` (workdir or bundle) into `dest`; returns the written bundle.json.
 
-  lexicon: 'jieba' (jieba's word list, downloaded once into `cache_dir` like the corpora, kept
-  to the words the model can write), 'source' (the source bundle's own, with its lm_weight,
-  paths and edits), or 'none'.
+  lexicon: a word list of lexicon.SOURCES ('jieba+wordfreq', the release's: the mean of jieba's
+  and wordfreq's word probabilities; 'jieba'; 'wordfreq'), downloaded once into `cache_dir` like
+  the corpora and kept to the words the model can write; 'source' (the source bundle's own,
+  with its lm_weight, paths and edits); or 'none'.
   """
   bundle = ckpt_lib.load_model(source)
-  if lexicon == 'jieba':
-    counts = lexicon_lib.jieba_counts(cache_dir, bundle.hanzi_vocab.tokens)
+  if lexicon in lexicon_lib.SOURCES:
+    counts = lexicon_lib.source_counts(lexicon, cache_dir, bundle.hanzi_vocab.tokens)
   elif lexicon == 'source':
     if bundle.lexicon is None:
-      raise ValueError(f'{source} has no lexicon to keep; use --lexicon jieba or none')
+      raise ValueError(f'{source} has no lexicon to keep; use --lexicon jieba+wordfreq or none')
     counts = bundle.lexicon.counts
     lm_weight = bundle.meta['lexicon']['lm_weight']
     # As the converter reads them: a key an older bundle lacks is 0.
@@ -65,9 +69,12 @@ def install(source: str, dest: str = RELEASE_DIR, dtype: str = 'float16',
   elif lexicon == 'none':
     counts = None
   else:
-    raise ValueError(f"lexicon must be 'jieba', 'source' or 'none', got {lexicon!r}")
+    raise ValueError(f'lexicon must be one of {", ".join(LEXICON_CHOICES)}, got {lexicon!r}')
   extra = {'from': str(bundle.meta.get('from', source)),
            'max_len': bundle.meta.get('max_len', 64)}
+  if counts is not None:  # Which word list: the one built here, or the one the source kept.
+    extra['lexicon_from'] = (bundle.meta.get('lexicon_from', 'unrecorded')
+                             if lexicon == 'source' else lexicon)
   # A workdir's model says where it came from as '<workdir>/<best|checkpoints> step N'.
   is_workdir = not os.path.isfile(os.path.join(source, 'bundle.json'))
   if is_workdir and ' step ' in extra['from']:
@@ -90,9 +97,9 @@ def main(argv=None) -> int:
   ap.add_argument('--dest', default=RELEASE_DIR, help='where to write (default: the package)')
   ap.add_argument('--dtype', default='float16', choices=('float16', 'bfloat16', 'float32'),
                   help='parameter dtype of the bundle')
-  ap.add_argument('--lexicon', default='jieba', choices=('jieba', 'source', 'none'),
-                  help="word list for re-ranking: jieba's (downloaded from PyPI once), the "
-                  "source bundle's own, or none")
+  ap.add_argument('--lexicon', default='jieba+wordfreq', choices=LEXICON_CHOICES,
+                  help="word list for re-ranking: jieba's and wordfreq's mixed (the release's), "
+                  "one of them (each downloaded from PyPI once), the source bundle's own, or none")
   ap.add_argument('--lm-weight', type=float, default=lexicon_lib.DEFAULT_WEIGHT,
                   help='its weight in the conversion score')
   ap.add_argument('--lexicon-paths', type=convert.count_arg, default=lexicon_lib.DEFAULT_PATHS,

@@ -169,6 +169,49 @@ def test_release_keeps_or_drops_the_source_lexicon(bundle, tmp_path):
   assert (kept['lexicon']['paths'], kept['lexicon']['edits']) == (3, 2)
   assert convert.Converter(str(tmp_path / 'kept')).lexicon_edits == 2
   assert ckpt_lib.load_bundle(str(tmp_path / 'kept')).lexicon.has_readings
+  assert kept['lexicon_from'] == 'unrecorded'  # The fixture bundle does not say.
   dropped = release.install(bundle, str(tmp_path / 'dropped'), lexicon='none')
   assert 'lexicon' not in dropped
   assert not os.path.exists(tmp_path / 'dropped' / lexicon.FILENAME)
+
+
+def _cbpack(buckets: dict[int, list[str]]) -> bytes:
+  import msgpack  # pylint: disable=g-import-not-at-top
+  lists = [buckets.get(i, []) for i in range(max(buckets) + 1)]
+  return gzip.compress(msgpack.packb([{'format': 'cB', 'version': 1}, *lists]))
+
+
+def test_wordfreq_list_is_read_from_its_verified_wheel(tmp_path):
+  """The cBpack buckets become counts per SCALE words; non-CJK and unwritable words are dropped;
+  a damaged member is a clear error."""
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  import zipfile  # pylint: disable=g-import-not-at-top
+  from pyhanzi_jax.data import sources  # pylint: disable=g-import-not-at-top
+  downloads = tmp_path / 'downloads'
+  downloads.mkdir()
+  wheel = downloads / lexicon.WORDFREQ.filename
+  with zipfile.ZipFile(wheel, 'w') as z:
+    z.writestr(lexicon.WORDFREQ.members[0], _cbpack({0: ['的'], 100: ['体育', '00', 'ok'],
+                                                    200: ['场馆', '鑫']}))
+  source = dataclasses.replace(lexicon.WORDFREQ, sha256=sources.sha256_of(str(wheel)))
+  counts = lexicon.word_counts(source, str(tmp_path), keep_chars='的体育场馆')
+  assert counts == {'的': lexicon.SCALE, '体育': lexicon.SCALE // 10, '场馆': lexicon.SCALE // 100}
+  with pytest.raises(ValueError, match='msgpack'):
+    list(lexicon.parse_cbpack(b'not gzip', 'large_zh.msgpack.gz'))
+  with pytest.raises(ValueError, match='cBpack'):
+    list(lexicon.parse_cbpack(gzip.compress(__import__('msgpack').packb([{}, ['的']])), 'x'))
+  # The pinned checksum guards the file itself: these bytes are not wordfreq's release.
+  with pytest.raises(RuntimeError, match='sha256'):
+    lexicon.word_counts(lexicon.WORDFREQ, str(tmp_path))
+
+
+def test_mix_is_the_mean_of_the_lists_probabilities():
+  a, b = {'体育': 30, '场馆': 10}, {'体育': 1, '观': 3}
+  mixed = lexicon.mix(a, b)
+  assert set(mixed) == {'体育', '场馆', '观'}
+  total = sum(mixed.values())
+  assert mixed['体育'] / total == pytest.approx((0.75 + 0.25) / 2, rel=1e-6)
+  assert mixed['场馆'] / total == pytest.approx(0.25 / 2, rel=1e-6)
+  assert mixed['观'] / total == pytest.approx(0.75 / 2, rel=1e-6)
+  with pytest.raises(ValueError, match='jieba\\+wordfreq'):
+    lexicon.source_counts('jeiba', '/nonexistent')
