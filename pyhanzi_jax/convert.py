@@ -258,14 +258,14 @@ class Converter:
     did not find, scored by the model in one pass."""
     extra = []
     for r, toks in enumerate(group):
-      # A position no word may span (not a syllable or an initial, or no character but UNK)
-      # has one option, written as its constraint's first id.
+      # A position no word may span (not a full syllable, or no character but UNK) has one
+      # option, written as its constraint's first id.
       keys, options = [], []
       for t, row in zip(toks, rows[r]):
         chars = [c for c in map(self.hanzi_vocab.tokens.__getitem__, row) if len(c) == 1]
-        spannable = t.kind in (pinyin.SYLLABLE, pinyin.INITIAL) and chars
-        keys.append(t.key if spannable else None)
-        options.append(chars if spannable else ['\ufffd'])
+        syllable = t.kind == pinyin.SYLLABLE and chars
+        keys.append(t.key if syllable else None)
+        options.append(chars if syllable else ['\ufffd'])
       texts, new = [], []
       if any(keys) and self.lexicon_paths:
         texts += self.lexicon.paths(keys, options, self.lexicon_paths)

@@ -94,9 +94,6 @@ DEFAULT_PATHS = 4     # 0: no lattice sentences.
 DEFAULT_EDITS = 4     # 0: no rewrites; with both 0 the lexicon only re-ranks the beam's.
 WORDS_PER_READING = 8  # Homophone words kept per reading for the lattice, most frequent first.
 WORDS_PER_EDIT = 2     # Lexicon words tried for each span of the text `edits` rewrites.
-# Words kept per pattern of first letters, for spans typed (partly) as initials: more than
-# WORDS_PER_READING, since each position's own key then filters them ('z' stands for zh too).
-WORDS_PER_ABBREVIATION = 32
 
 
 def word_counts(source: sources_lib.Source, cache_dir: str,
@@ -199,26 +196,11 @@ class WordLM:
 
     Built on first use (~0.9 s for jieba's list), so that a converter which never asks for
     paths does not pay for it at start-up."""
-    return {k: sorted(v, reverse=True)[:WORDS_PER_READING]
-            for k, v in self._all_by_reading.items()}
-
-  @property
-  def _all_by_reading(self) -> dict[tuple[str, ...], list[tuple[float, str]]]:
-    """reading -> [(log p, word)] of every word of two or more characters with a reading."""
     by_reading: dict[tuple[str, ...], list] = {}
     for w, keys in self.readings.items():
       if len(w) >= 2 and len(keys) == len(w) and w in self.logp:
         by_reading.setdefault(tuple(keys), []).append((self.logp[w], w))
-    return by_reading
-
-  @functools.cached_property
-  def by_letters(self) -> dict[tuple[str, ...], list[tuple[float, str]]]:
-    """First letters of the reading -> [(log p, word)], best first: the words a span typed as
-    initials may stand for ('n h' for 你好), before each position's key filters them."""
-    by_letters: dict[tuple[str, ...], list] = {}
-    for k, words in self._all_by_reading.items():
-      by_letters.setdefault(tuple(s[0] for s in k), []).extend(words)
-    return {k: heapq.nlargest(WORDS_PER_ABBREVIATION, v) for k, v in by_letters.items()}
+    return {k: sorted(v, reverse=True)[:WORDS_PER_READING] for k, v in by_reading.items()}
 
   @functools.cached_property
   def max_reading(self) -> int:
@@ -257,8 +239,8 @@ class WordLM:
             ) -> list[str]:
     """The k best sentences (best first) of the word lattice over one input.
 
-    keys[i]: the toneless syllable of position i, or its initial when typed abbreviated
-      ('h*', as pinyin.Token.key), or None where no word may span it (punctuation, a digit).
+    keys[i]: the toneless syllable of position i, or None where the position is not a full
+      syllable (punctuation, a digit, an abbreviation): no word spans it.
     options[i]: the characters position i may be written as (the decoder's constraint set);
       every path keeps to them. A word edge covers syllables i..j-1 whose reading is the word's;
       a single-character edge is one of the WORDS_PER_READING likeliest of options[i].
@@ -288,23 +270,10 @@ class WordLM:
     return [t for _, t in best[n]]
 
   def _span_words(self, keys, allowed, i: int, j: int) -> list[tuple[float, str]]:
-    """[(log p, word)], best first: the words read as keys[i:j] whose characters the decoder
-    allows at their positions (allowed[i], ...): the lattice's edges over a span.
-
-    A key is a syllable ('hao') or an initial ('h*', 'zh*'; 'z*' stands for z and zh): the
-    syllable of the word's reading at that position must be it, or start with it."""
-    span = keys[i:j]
-    fits = lambda w: all(c in allowed[i + t] for t, c in enumerate(w))
-    if not any(k.endswith('*') for k in span):
-      return [(s, w) for s, w in self.by_reading.get(tuple(span), ()) if fits(w)]
-    found = []
-    for s, w in self.by_letters.get(tuple(k[0] for k in span), ()):
-      if fits(w) and all(r == k or (k.endswith('*') and r.startswith(k[:-1]))
-                         for r, k in zip(self.readings[w], span)):
-        found.append((s, w))
-        if len(found) == WORDS_PER_READING:
-          break
-    return found
+    """[(log p, word)], best first: the words read as syllables keys[i:j] whose characters
+    the decoder allows at their positions (allowed[i], ...): the lattice's edges over a span."""
+    return [(s, w) for s, w in self.by_reading.get(tuple(keys[i:j]), ())
+            if all(c in allowed[i + t] for t, c in enumerate(w))]
 
   def edits(self, keys: Sequence[Optional[str]], options: Sequence[Sequence[str]], text: str,
             k: int) -> list[str]:

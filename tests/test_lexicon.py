@@ -215,18 +215,3 @@ def test_mix_is_the_mean_of_the_lists_probabilities():
   assert mixed['观'] / total == pytest.approx(0.75 / 2, rel=1e-6)
   with pytest.raises(ValueError, match='jieba\\+wordfreq'):
     lexicon.source_counts('jeiba', '/nonexistent')
-
-
-def test_lattice_spans_initials_with_the_words_they_may_stand_for():
-  """Abbreviated keys ('t*', 'zh*'; 'z*' for z and zh) match a word's syllables by their start,
-  in paths and edits alike; full syllables beside them still match exactly."""
-  counts = dict(COUNTS, 长官=25, 官=1, 长=8, 提=3, 鱼=2)
-  lm = lexicon.WordLM(counts, {w: r.split() for w, r in READINGS.items()})
-  options = [['提', '体'], ['鱼', '育'], ['场', '长'], ['官', '馆', '观']]
-  assert lm.paths(['t*', 'y*', 'c*', 'g*'], options, 1) == ['体育场馆']
-  assert lm.paths(['ti', 'y*', 'ch*', 'guan'], options, 1) == ['体育场馆']
-  # 'z*' covers zh: 长官 (zhang guan) is an edge, 场馆 (chang guan) is not.
-  assert lm.paths(['t*', 'y*', 'z*', 'g*'], options, 1) == ['体育长官']
-  assert lm.paths(['t*', 'y*', 'zh*', 'guan'], options, 1) == ['体育长官']
-  assert '长官' not in ''.join(lm.paths(['t*', 'y*', 'c*', 'g*'], options, 5))
-  assert lm.edits(['t*', 'y*', 'c*', 'g*'], options, '提鱼场观', 10) == ['体育场观', '提鱼场馆']
