@@ -59,7 +59,7 @@ def main(argv=None):
   ap.add_argument('--model', default=convert.RELEASE_MODEL, help='bundle with a lexicon')
   ap.add_argument('--data', default='data', help='prepared data directory')
   ap.add_argument('--corpora', default='general,domain', help='any of general,domain,hsk,cuv')
-  ap.add_argument('--lines', type=int, default=1000, help='validation sentences per corpus')
+  ap.add_argument('--lines', type=int, default=1000, help='held-out sentences per corpus')
   ap.add_argument('--offset', type=int, default=0, help='skip this many first sentences')
   ap.add_argument('--weights', default='0,0.1,0.2,0.3,0.5')
   ap.add_argument('--paths', default='0,8', help='lexicon path counts to try')
