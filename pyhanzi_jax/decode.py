@@ -222,6 +222,7 @@ def _layout_candidates(constraints, src_len, max_len, beam_size, layout='auto'):
   counts = valid.sum(axis=2)  # [b, steps]
   n = b * beam_size
 
+  @functools.cache
   def width(groups):  # The longest concatenated list of any group at any step, bucketed.
     return _candidate_bucket(counts.reshape(groups, -1, steps).sum(axis=1).max())
 
