@@ -45,10 +45,7 @@ def dev_rows(data: str, corpus: str, lines: int, offset: int) -> list:
   # quality.py seeds its sample with the file's path as it names it (its default --data): the
   # same lines whatever --data says here. Their texts are held out: the file repeats some lines.
   key = os.path.join(quality.ROOT, 'data', corpus, 'test.tsv')
-  tested = set()
-  for n in QUALITY_LINES:
-    idx = quality.sample_rows(path, n, key=key)[0]
-    tested.update(rows[i][1] for i in idx)
+  tested = {rows[i][1] for n in QUALITY_LINES for i in quality.sample_indices(len(rows), n, key)}
   held = [i for i, (_, hanzi) in enumerate(rows) if hanzi not in tested]
   random.Random(f'dev:{corpus}').shuffle(held)
   return [rows[i] for i in held[offset:offset + lines]]

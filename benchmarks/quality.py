@@ -77,13 +77,16 @@ def peer_supports(peer: str, form: str) -> bool:
   return True
 
 
-def sample_rows(path: str, n: int, seed: int = SEED, key: str | None = None
-                ) -> tuple[list[int], list]:
-  """`n` lines of the file (all if fewer), the same for every system; in file order. The
-  sample is seeded with `seed` and `key` (default: `path` as given)."""
+def sample_indices(count: int, n: int, key: str, seed: int = SEED) -> list[int]:
+  """`n` of a file's `count` line indices (all if fewer), sorted, seeded with `seed` and `key`
+  (sample_rows passes the file's path as given)."""
+  return sorted(random.Random(f'{seed}:{key}').sample(range(count), min(n, count)))
+
+
+def sample_rows(path: str, n: int, seed: int = SEED) -> tuple[list[int], list]:
+  """`n` lines of the file (all if fewer), the same for every system; in file order."""
   rows = convert.read_tsv(path)
-  key = path if key is None else key
-  idx = sorted(random.Random(f'{seed}:{key}').sample(range(len(rows)), min(n, len(rows))))
+  idx = sample_indices(len(rows), n, path, seed)
   return idx, [rows[i] for i in idx]
 
 
