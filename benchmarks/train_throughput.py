@@ -2,10 +2,12 @@ r"""Train-step throughput: the JAX step against an equivalent PyTorch model, in 
 
 Same sizes (pre-LN encoder-decoder, learned positions, untied output layer), same batch of
 random token ids, same optimizer (AdamW + global-norm clipping), fp32, on this machine's CPU.
-Reports target tokens per second (median over timed steps) for each and the ratio.
+Reports target tokens per second for each and their ratio: the two alternate for --rounds
+rounds of --steps timed steps (median per round), and the ratio is the median of the rounds'.
 
   python benchmarks/train_throughput.py                 # default model size, batch 64 x 32
-  python benchmarks/train_throughput.py --config=configs/default.py --batch=64 --length=32
+  python benchmarks/train_throughput.py --rounds 5 --steps 10   # more alternations
+  python benchmarks/train_throughput.py --batch=128 --length=32 --model=emb_dim=512,mlp_dim=2048
 
 Memory: XLA:CPU allocates the step's temporaries (~600 MB here) as one fresh mmap per call, so
 every step page-faults and zero-fills all of it (~150k faults/step, printed below). glibc's
@@ -53,12 +55,25 @@ def _faults() -> int:
   return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
-def jax_throughput(cfg, batch, length, steps, warmup, src_vocab, tgt_vocab):
+def _timed(step_once, steps, warmup):
+  """Median seconds and page faults per call of step_once() over `steps` calls after `warmup`."""
+  times, faults = [], []
+  for i in range(warmup + steps):
+    f, t = _faults(), time.perf_counter()
+    step_once()
+    if i >= warmup:
+      times.append(time.perf_counter() - t)
+      faults.append(_faults() - f)
+  return statistics.median(times), statistics.median(faults)
+
+
+def jax_stepper(cfg, batch, length, src_vocab, tgt_vocab):
+  """(step_once, model config): one JAX train step per call, waited for."""
   mc = model_lib.ModelConfig.from_config(cfg.model, src_vocab, tgt_vocab)
   model = model_lib.Transformer(mc)
   params = model_lib.init_params(mc, jax.random.key(0))
   tx, labels = optim.make_optimizer(cfg.optim, 10_000, params)
-  state = train.TrainState(step=jnp.int32(0), params=params, opt_state=tx.init(params))
+  box = {'state': train.TrainState(step=jnp.int32(0), params=params, opt_state=tx.init(params))}
   step = jax.jit(train.make_train_step(model, tx, labels, cfg.optim.label_smoothing),
                  donate_argnums=(0,))
   rng = np.random.default_rng(0)
@@ -66,18 +81,15 @@ def jax_throughput(cfg, batch, length, steps, warmup, src_vocab, tgt_vocab):
           'targets': rng.integers(4, tgt_vocab, (batch, length)).astype(np.int32)}
   data = jax.device_put(data)
   key = jax.random.key(0)
-  times, faults = [], []
-  for i in range(warmup + steps):
-    f, t = _faults(), time.perf_counter()
-    state, sums = step(state, data, key)
+
+  def step_once():
+    box['state'], sums = step(box['state'], data, key)
     jax.block_until_ready(sums['loss_sum'])
-    if i >= warmup:
-      times.append(time.perf_counter() - t)
-      faults.append(_faults() - f)
-  return batch * length / statistics.median(times), statistics.median(faults), mc
+  return step_once, mc
 
 
-def torch_throughput(cfg, batch, length, steps, warmup, src_vocab, tgt_vocab):
+def torch_stepper(cfg, batch, length, src_vocab, tgt_vocab):
+  """(step_once, threads): one PyTorch train step per call."""
   import torch  # pylint: disable=g-import-not-at-top
   from torch import nn  # pylint: disable=g-import-not-at-top
   m = cfg.model
@@ -111,19 +123,43 @@ def torch_throughput(cfg, batch, length, steps, warmup, src_vocab, tgt_vocab):
   src = torch.randint(4, src_vocab, (batch, length), generator=g)
   tgt = torch.randint(4, tgt_vocab, (batch, length), generator=g)
   tgt_in = torch.cat([torch.ones(batch, 1, dtype=torch.long), tgt[:, :-1]], 1)
-  times, faults = [], []
-  for i in range(warmup + steps):
-    f, t = _faults(), time.perf_counter()
+
+  def step_once():
     opt.zero_grad(set_to_none=True)
     loss = loss_fn(net(src, tgt_in).reshape(-1, tgt_vocab), tgt.reshape(-1))
     loss.backward()
     torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.optim.clip_norm)
     opt.step()
-    if i >= warmup:
+  return step_once, torch.get_num_threads()
+
+
+def gemm_rates(shapes, with_torch: bool, repeats: int = 20):
+  """{(m, k, n): (jax GFLOP/s, torch GFLOP/s or None)}: one [m, k] x [k, n] float32 product each.
+
+  The step is mostly these products, so their speed in each framework bounds the step's ratio.
+  """
+  def median_seconds(fn):
+    fn(), fn()
+    times = []
+    for _ in range(repeats):
+      t = time.perf_counter()
+      fn()
       times.append(time.perf_counter() - t)
-      faults.append(_faults() - f)
-  return (batch * length / statistics.median(times), statistics.median(faults),
-          torch.get_num_threads())
+    return statistics.median(times)
+
+  rates = {}
+  matmul = jax.jit(jnp.matmul)
+  for m, k, n in shapes:
+    a, b = jnp.ones((m, k), jnp.float32), jnp.ones((k, n), jnp.float32)
+    flops = 2 * m * k * n
+    jax_rate = flops / median_seconds(lambda: matmul(a, b).block_until_ready()) / 1e9
+    torch_rate = None
+    if with_torch:
+      import torch  # pylint: disable=g-import-not-at-top
+      ta, tb = torch.ones(m, k), torch.ones(k, n)
+      torch_rate = flops / median_seconds(lambda: ta @ tb) / 1e9
+    rates[(m, k, n)] = (jax_rate, torch_rate)
+  return rates
 
 
 def main():
@@ -132,6 +168,9 @@ def main():
   ap.add_argument('--length', type=int, default=32)
   ap.add_argument('--steps', type=int, default=20)
   ap.add_argument('--warmup', type=int, default=3)
+  ap.add_argument('--rounds', type=int, default=3, help='alternations of jax and torch')
+  ap.add_argument('--gemm', action='store_true',
+                  help="also time the step's matrix products alone in each framework")
   ap.add_argument('--src_vocab', type=int, default=450)
   ap.add_argument('--tgt_vocab', type=int, default=7000)
   ap.add_argument('--dtype', default='float32')
@@ -152,20 +191,47 @@ def main():
     cfg.model[k] = type(cfg.model[k])(v)
   print(f'devices: {jax.devices()}  model: {dict(cfg.model)}  batch {args.batch} x {args.length}'
         f"  GLIBC_TUNABLES={os.environ.get('GLIBC_TUNABLES', '')!r}")
-  jax_tps, jax_faults, mc = jax_throughput(cfg, args.batch, args.length, args.steps,
-                                           args.warmup, args.src_vocab, args.tgt_vocab)
-  print(f'jax    {jax_tps:12,.0f} target tokens/s (median of {args.steps} steps, '
-        f'{jax_faults:,.0f} page faults/step)')
+  tokens = args.batch * args.length
+  jax_step, mc = jax_stepper(cfg, args.batch, args.length, args.src_vocab, args.tgt_vocab)
+  torch_step = None
+  if not args.no_torch:
+    torch_step, threads = torch_stepper(cfg, args.batch, args.length, args.src_vocab,
+                                        args.tgt_vocab)
+  # Rounds alternate the two frameworks, so that a change in the machine's speed (other jobs,
+  # another tenant of the host) falls on both; each round's ratio compares neighbours in time.
+  jax_tps, torch_tps, ratios = [], [], []
+  for r in range(args.rounds):
+    warmup = args.warmup if r == 0 else 1
+    sec, faults = _timed(jax_step, args.steps, warmup)
+    jax_tps.append(tokens / sec)
+    line = f'round {r + 1}/{args.rounds}: jax {jax_tps[-1]:8,.0f} tok/s ({faults:,.0f} faults/step)'
+    if torch_step is not None:
+      sec, faults = _timed(torch_step, args.steps, warmup)
+      torch_tps.append(tokens / sec)
+      ratios.append(jax_tps[-1] / torch_tps[-1])
+      line += (f'   torch {torch_tps[-1]:8,.0f} tok/s ({faults:,.0f} faults/step, {threads} '
+               f'threads)   jax/torch {ratios[-1]:.2f}x')
+    print(line, flush=True)
+  med = statistics.median
+  print(f'jax    {med(jax_tps):12,.0f} target tokens/s (median of {args.rounds} rounds of '
+        f'{args.steps} steps)')
   if args.mfu:
-    flops = model_flops_per_token(mc, args.length, args.length) * jax_tps
+    flops = model_flops_per_token(mc, args.length, args.length) * med(jax_tps)
     print(f'jax    {flops / 1e12:10.1f} TFLOP/s model FLOPs = '
           f'{100 * flops / (args.peak_tflops * 1e12 * jax.device_count()):.1f}% MFU')
-  if not args.no_torch:
-    torch_tps, torch_faults, threads = torch_throughput(
-        cfg, args.batch, args.length, args.steps, args.warmup, args.src_vocab, args.tgt_vocab)
-    print(f'torch  {torch_tps:12,.0f} target tokens/s (median of {args.steps} steps, '
-          f'{threads} threads, {torch_faults:,.0f} page faults/step)')
-    print(f'ratio jax/torch: {jax_tps / torch_tps:.2f}x')
+  if torch_step is not None:
+    print(f'torch  {med(torch_tps):12,.0f} target tokens/s (median of {args.rounds} rounds)')
+    print(f'ratio jax/torch: {med(ratios):.2f}x (median of the rounds; range '
+          f'{min(ratios):.2f}-{max(ratios):.2f}x)')
+  if args.gemm:
+    d, f, v = mc.emb_dim, mc.mlp_dim, mc.tgt_vocab_size
+    shapes = [(tokens, d, d), (tokens, d, f), (tokens, f, d), (tokens, d, v), (d, tokens, v)]
+    print('float32 products alone (GFLOP/s, median of 20):')
+    for (m, k, n), (jr, tr) in gemm_rates(shapes, torch_step is not None).items():
+      line = f'  [{m}, {k}] x [{k}, {n}]: jax {jr:6.0f}'
+      if tr is not None:
+        line += f'   torch {tr:6.0f}   jax/torch {jr / tr:.2f}x'
+      print(line)
 
 
 if __name__ == '__main__':
