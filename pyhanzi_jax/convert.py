@@ -18,6 +18,7 @@ Command line (one output line per input line, flushed, so it can be driven as a 
   pyhanzi --nbest 5 nihao                # five candidates with scores
   echo 'zhrmghg' | pyhanzi --json        # {"input": ..., "candidates": [{"text", "score"}]}
   pyhanzi --eval data/general/test.tsv   # char / sentence / top-k accuracy, three input forms
+  pyhanzi --user-words words.txt ...     # prefer these words ("耶和华 ye he hua" per line)
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ import numpy as np
 
 from pyhanzi_jax import candidates as candidates_lib
 from pyhanzi_jax import checkpoint as ckpt_lib
+from pyhanzi_jax import lexicon as lexicon_lib
 from pyhanzi_jax import pinyin
 from pyhanzi_jax.data import vocab as vocab_lib
 
@@ -55,6 +57,10 @@ class ConversionError(ValueError):
   """Input that cannot be converted (wraps the parser's PinyinError with the same message)."""
 
 
+class UserWordError(ValueError):
+  """A user word the converter cannot use (not writable by the model, or a wrong reading)."""
+
+
 @dataclasses.dataclass
 class _Line:
   tokens: list            # pinyin.Token
@@ -75,7 +81,8 @@ class Converter:
   def __init__(self, model_path: str | None = None, *, beam_size: int = 4,
                compute_dtype: str | None = None, punctuation: str = 'chinese',
                lm_weight: float | None = None, lexicon_paths: int | None = None,
-               lexicon_edits: int | None = None):
+               lexicon_edits: int | None = None, user_words=None,
+               user_bonus: float = lexicon_lib.USER_BONUS):
     """model_path: a bundle or a training workdir (default: the shipped release model).
 
     lm_weight: weight of the bundle's word lexicon when re-ranking the n-best (lexicon.py);
@@ -85,6 +92,13 @@ class Converter:
       None takes the bundle's own, 0 keeps the beam's alone (faster).
     lexicon_edits: how many one-word rewrites of the beam's best by the lexicon
       (lexicon.WordLM.edits) join them too, scored in the same pass; None: the bundle's own.
+
+    user_words: words the conversion should prefer where their pinyin is typed (names, terms
+      of a domain the model has not read): a word file's path (lexicon.read_user_words: a
+      word per line, optionally with its pinyin) or an iterable of words or (word, pinyin)
+      pairs; a word without pinyin is read by pypinyin. They join the lexicon's proposals (as
+      its most frequent words) and every candidate gains `user_bonus` nats per character of a
+      user word in it (lexicon.USER_BONUS). UserWordError names a word that cannot be used.
 
     punctuation: 'chinese' writes ASCII , . ? ! : ; ( ) typed in a sentence as ，。？！：；（）
       (not between digits: 3.14, 1,000, 12:30 stay); 'ascii' gives them back as typed. The
@@ -113,10 +127,14 @@ class Converter:
       if value < 0:
         raise ValueError(f'{name} must be >= 0, got {value}')
       return value
+    if user_words is not None and not lexicon_meta:  # User words need the proposals.
+      lexicon_meta = {'paths': lexicon_lib.DEFAULT_PATHS, 'edits': lexicon_lib.DEFAULT_EDITS}
     self.lexicon_paths = count('lexicon_paths', lexicon_paths, 'paths')
     self.lexicon_edits = count('lexicon_edits', lexicon_edits, 'edits')
-    self._proposes()  # Indexes the lexicon's readings now when it will propose, not on line 1.
     self.table = candidates_lib.CandidateTable(self.pinyin_vocab, self.hanzi_vocab)
+    if user_words is not None:
+      self._add_user_words(user_words, user_bonus)
+    self._proposes()  # Indexes the lexicon's readings now when it will propose, not on line 1.
     self.beam_size = beam_size
     # Longest piece decoded at once: what training saw, within the model's position table.
     trained = int(bundle.meta.get('max_len', bundle.model_config.max_len)) - 1
@@ -174,6 +192,41 @@ class Converter:
     return time.perf_counter() - t0
 
   # --- internals --------------------------------------------------------------------------
+
+  def _add_user_words(self, user_words, bonus: float) -> None:
+    entries = (lexicon_lib.read_user_words(user_words) if isinstance(user_words, str) else
+               [(w, '') if isinstance(w, str) else tuple(w) for w in user_words])
+    readings = {}
+    for word, typed in entries:
+      if len(word) < 2:
+        raise UserWordError(f'user word {word!r}: give words of two or more characters')
+      unknown = [c for c in word if c not in self.hanzi_vocab.index]
+      if unknown:
+        raise UserWordError(f'user word {word!r}: the model cannot write {"".join(unknown)!r} '
+                            '(not in its character vocabulary)')
+      if typed:
+        try:
+          toks = pinyin.parse(typed, allow_initials=False, keep_tones=False)
+        except pinyin.PinyinError as e:
+          raise UserWordError(f'user word {word!r}: pinyin {typed!r}: {e}') from None
+        keys = [t.key for t in toks if t.kind == pinyin.SYLLABLE]
+        if len(keys) != len(toks):
+          keys = []
+      else:
+        keys = lexicon_lib.reading(word).split()
+      if len(keys) != len(word):
+        raise UserWordError(f'user word {word!r}: its pinyin {typed or " ".join(keys)!r} is not '
+                            f'{len(word)} syllables; give it after the word, e.g. '
+                            f'"{word} {" ".join(["pin"] * len(word))}"')
+      for c, key in zip(word, keys):
+        if self.hanzi_vocab.index[c] not in self.table.ids_for_key(key):
+          raise UserWordError(f'user word {word!r}: {c!r} is not read {key!r} in the model\'s '
+                              'reading table (pypinyin); give the reading it has there')
+      readings[word] = keys
+    if not readings:
+      return
+    base = self.lexicon or lexicon_lib.WordLM({w: 1 for w in readings})
+    self.lexicon = base.with_words(readings, bonus)
 
   def _parse(self, text: str) -> _Line:
     try:
@@ -238,7 +291,7 @@ class Converter:
       # The lexicon scores the output as the model writes it; the user gets it rendered.
       ids_of = {self._text(group[r], ids): ids for ids in hyps[r]}
       cands = [(text, hyps[r][ids]) for text, ids in ids_of.items()]
-      if self.lexicon is not None and self.lm_weight:
+      if self.lexicon is not None and (self.lm_weight or self.lexicon.user_words):
         cands = self.lexicon.rerank(cands, self.lm_weight)
       else:
         cands.sort(key=lambda c: -c[1])
@@ -465,6 +518,9 @@ def _parser() -> argparse.ArgumentParser:
   ap.add_argument('--lexicon-edits', type=count_arg, default=None, metavar='K',
                   help="add the word lexicon's K best one-word rewrites of the beam's best "
                   "(default: the bundle's; 0: none)")
+  ap.add_argument('--user-words', metavar='FILE',
+                  help='words to prefer where their pinyin is typed: one per line, optionally '
+                  'followed by the pinyin ("耶和华 ye he hua"); see Converter(user_words=...)')
   ap.add_argument('--json', action='store_true', help='one JSON object per input line')
   ap.add_argument('--punctuation', choices=PUNCTUATION_MODES, default='chinese',
                   help='write ASCII , . ? ! : ; ( ) typed in a sentence as ，。？！：；（） '
@@ -498,10 +554,21 @@ def _emit(conv: Converter, text: str, args, out) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
   args = _parser().parse_args(argv)
+  user_words = None
+  if args.user_words:
+    try:
+      user_words = lexicon_lib.read_user_words(args.user_words)
+    except (OSError, ValueError) as e:
+      print(f'pyhanzi: --user-words: {e}', file=sys.stderr)
+      return 2
   try:
     conv = Converter(args.model, beam_size=max(args.beam, args.nbest),
                      punctuation=args.punctuation, lm_weight=args.lm_weight,
-                     lexicon_paths=args.lexicon_paths, lexicon_edits=args.lexicon_edits)
+                     lexicon_paths=args.lexicon_paths, lexicon_edits=args.lexicon_edits,
+                     user_words=user_words)
+  except UserWordError as e:
+    print(f'pyhanzi: --user-words {args.user_words}: {e}', file=sys.stderr)
+    return 2
   except (ckpt_lib.CheckpointError, FileNotFoundError, ValueError) as e:
     print(f'pyhanzi: cannot load the model: {e}', file=sys.stderr)
     return 2

@@ -215,3 +215,68 @@ def test_mix_is_the_mean_of_the_lists_probabilities():
   assert mixed['观'] / total == pytest.approx(0.75 / 2, rel=1e-6)
   with pytest.raises(ValueError, match='jieba\\+wordfreq'):
     lexicon.source_counts('jeiba', '/nonexistent')
+
+
+# --- User words --------------------------------------------------------------------------------
+
+def test_user_word_file_is_read_with_or_without_pinyin(tmp_path):
+  path = tmp_path / 'words.txt'
+  path.write_text('# names\n\n耶和华 ye he hua\n以色列\n重庆\tchong qing\n', encoding='utf-8')
+  assert lexicon.read_user_words(str(path)) == [('耶和华', 'ye he hua'), ('以色列', ''),
+                                                ('重庆', 'chong qing')]
+  path.write_text('耶和华\nyehehua\n', encoding='utf-8')
+  with pytest.raises(ValueError, match=r'words.txt:2: a user word is two or more Chinese'):
+    lexicon.read_user_words(str(path))
+
+
+def test_user_bonus_counts_characters_of_user_words_longest_first():
+  lm = lexicon.WordLM(COUNTS).with_words({'体育场': ['ti', 'yu', 'chang'],
+                                          '场馆': ['chang', 'guan']}, bonus=2.0)
+  assert lm.user_bonus('体育场馆') == 2.0 * 3  # 体育场, then 馆 alone: no overlap.
+  assert lm.user_bonus('场馆场馆') == 2.0 * 4
+  assert lm.user_bonus('体育') == 0.0
+  assert lexicon.WordLM(COUNTS).user_bonus('体育场') == 0.0
+  # Each is as frequent as the list's most frequent word, so first for its reading.
+  assert lm.counts['场馆'] == max(COUNTS.values())
+  assert lm.by_reading[('chang', 'guan')][0][1] == '场馆'
+
+
+@pytest.mark.parametrize('with_lexicon', [True, False])
+def test_user_words_win_where_their_pinyin_is_typed(bundle, untrained_bundle, with_lexicon):
+  path = bundle if with_lexicon else untrained_bundle('nolex')
+  wide = convert.Converter(path, beam_size=8, lm_weight=0, lexicon_paths=0, lexicon_edits=0)
+  cands = dict(wide.candidates('shi jie', k=8))
+  narrow = convert.Converter(path, beam_size=1, lm_weight=0, lexicon_paths=0, lexicon_edits=0)
+  top = narrow.convert('shi jie')
+  word = list(cands)[-1]  # The model's least likely of its 8 best, never the narrow beam's.
+  assert word != top
+  conv = convert.Converter(path, beam_size=1, lm_weight=0, user_words=[(word, 'shi jie')])
+  got = dict(conv.candidates('shi jie', k=3))
+  assert next(iter(got)) == word  # Proposed by the lattice, then ranked first by its bonus:
+  assert got[word] == pytest.approx(cands[word] + 2 * lexicon.USER_BONUS, rel=1e-4, abs=1e-4)
+  assert conv.convert('ni hao') == narrow.convert('ni hao')  # Elsewhere nothing changes.
+
+
+def test_user_words_that_cannot_be_used_are_named(bundle):
+  with pytest.raises(convert.UserWordError, match='two or more characters'):
+    convert.Converter(bundle, user_words=['世'])
+  with pytest.raises(convert.UserWordError, match=r"cannot write '鑫'"):
+    convert.Converter(bundle, user_words=['世鑫'])
+  with pytest.raises(convert.UserWordError, match='is not 2 syllables'):
+    convert.Converter(bundle, user_words=[('世界', 'shi')])
+  with pytest.raises(convert.UserWordError, match=r"'界' is not read 'jia'"):
+    convert.Converter(bundle, user_words=[('世界', 'shi jia')])
+
+
+def test_cli_user_words_file_and_its_errors(bundle, tmp_path, capsys):
+  good = tmp_path / 'good.txt'
+  good.write_text('世界 shi jie\n', encoding='utf-8')
+  assert convert.main(['--model', bundle, '--user-words', str(good), 'shi jie']) == 0
+  assert capsys.readouterr().out.strip() == '世界'
+  bad = tmp_path / 'bad.txt'
+  bad.write_text('世界 shi jia\n', encoding='utf-8')
+  assert convert.main(['--model', bundle, '--user-words', str(bad), 'shi jie']) == 2
+  assert "'界' is not read 'jia'" in capsys.readouterr().err
+  assert convert.main(['--model', bundle, '--user-words', str(tmp_path / 'none.txt'),
+                       'shi jie']) == 2
+  assert 'No such file' in capsys.readouterr().err
