@@ -45,6 +45,7 @@ import heapq
 import math
 from typing import Iterable, Iterator, Optional, Sequence
 
+from pyhanzi_jax import pinyin
 from pyhanzi_jax.data import sources as sources_lib
 
 JIEBA = sources_lib.Source(
@@ -192,7 +193,7 @@ def read_user_words(path: str) -> list[tuple[str, str]]:
         continue
       word, _, reading_text = line.partition('\t') if '\t' in line else line.partition(' ')
       word = word.strip()
-      if len(word) < 2 or not all('\u4e00' <= c <= '\u9fff' or '\u3400' <= c <= '\u4dbf' for c in word):
+      if len(word) < 2 or not all(map(pinyin.is_hanzi, word)):
         raise ValueError(f'{path}:{n}: a user word is two or more Chinese characters, '
                          f'optionally followed by its pinyin (e.g. "耶和华 ye he hua"); got '
                          f'{line[:40]!r}')

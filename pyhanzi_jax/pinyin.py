@@ -432,6 +432,14 @@ def to_keys(tokens: list[Token] | str) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 # Characters: readings and candidates, from pypinyin's dictionary (imported on first use).
 
+def is_hanzi(ch: str) -> bool:
+  """CJK unified ideographs (all extensions), compatibility ideographs and 〇: what the corpora
+  count as Chinese characters (data/prepare.py) and what a user word is made of."""
+  o = ord(ch)
+  return (0x4E00 <= o <= 0x9FFF or 0x3400 <= o <= 0x4DBF or 0x20000 <= o <= 0x3134F or
+          0xF900 <= o <= 0xFAFF or o == 0x3007)
+
+
 def _in_candidate_range(cp: int) -> bool:
   # The BMP ideographs: CJK Extension A and the Unified block, plus 〇. pypinyin's other BMP
   # entries are private-use code points and one compatibility ideograph, which no text needs.

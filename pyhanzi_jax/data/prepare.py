@@ -61,11 +61,7 @@ _PASSTHROUGH_SET = frozenset(PASSTHROUGH)
 EVAL_CORPORA = ('hsk', 'cuv')
 
 
-def is_hanzi(ch: str) -> bool:
-  """CJK unified ideographs (all extensions), compatibility ideographs and 〇."""
-  o = ord(ch)
-  return (0x4E00 <= o <= 0x9FFF or 0x3400 <= o <= 0x4DBF or 0x20000 <= o <= 0x3134F or
-          0xF900 <= o <= 0xFAFF or o == 0x3007)
+is_hanzi = pinyin_lib.is_hanzi
 
 
 def count_hanzi(text: str) -> int:
