@@ -86,8 +86,11 @@ def make_optimizer(cfg, num_steps: int, params) -> tuple[optax.GradientTransform
                   # No decay on biases, LayerNorm scales or embeddings' 1-d params.
                   mask=lambda p: jax.tree.map(lambda x: x.ndim > 1, p)),
   )
+  if cfg.grad_accum_steps > 1:
+    # Inside the trainable branch, so that its gradient accumulators, like Adam's moments,
+    # exist for trainable leaves only (wrapped around the partition it kept a copy of every
+    # frozen leaf too).
+    trainable = optax.MultiSteps(trainable, every_k_schedule=cfg.grad_accum_steps)
   labels = freeze_labels(params, cfg.frozen)
   tx = optax.partition({TRAINABLE: trainable, FROZEN: optax.set_to_zero()}, labels)
-  if cfg.grad_accum_steps > 1:
-    tx = optax.MultiSteps(tx, every_k_schedule=cfg.grad_accum_steps)
   return tx, labels

@@ -64,8 +64,8 @@ def test_frozen_encoder_is_bit_identical_and_decoder_moves(pretrained, tmp_path,
   assert 'encoder/' in caplog.text and 'FROZEN' in caplog.text
 
 
-def _state_for(frozen):
-  config = _finetune_config('', **{'optim.frozen': frozen})
+def _state_for(frozen, **overrides):
+  config = _finetune_config('', **{'optim.frozen': frozen, **overrides})
   pv, hv = train.load_vocabs(config.data.dir)
   mc = model_lib.ModelConfig.from_config(config.model, len(pv), len(hv))
   params = model_lib.init_params(mc, jax.random.key(0))
@@ -77,15 +77,18 @@ def _nbytes(tree):
   return sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(tree))
 
 
-def test_frozen_leaves_have_no_optimizer_state():
-  _, params, tx, _ = _state_for('encoder/.*')
-  _, _, tx_full, _ = _state_for('')
+@pytest.mark.parametrize('accum', [1, 4])
+def test_frozen_leaves_have_no_optimizer_state(accum):
+  _, params, tx, _ = _state_for('encoder/.*', **{'optim.grad_accum_steps': accum})
+  _, _, tx_full, _ = _state_for('', **{'optim.grad_accum_steps': accum})
   frozen_state = _nbytes(tx.init(params))
   full_state = _nbytes(tx_full.init(params))
   decoder, encoder = _nbytes(params['decoder']), _nbytes(params['encoder'])
-  # Adam keeps two moments per trainable parameter, plus a few scalar counters.
-  assert 2 * decoder <= frozen_state < 2 * decoder + 1024
-  assert 2 * (decoder + encoder) <= full_state < 2 * (decoder + encoder) + 1024
+  # Adam keeps two moments per trainable parameter, gradient accumulation (optax.MultiSteps) a
+  # running sum, plus a few scalar counters.
+  per = 2 + (accum > 1)
+  assert per * decoder <= frozen_state < per * decoder + 1024
+  assert per * (decoder + encoder) <= full_state < per * (decoder + encoder) + 1024
 
 
 def test_frozen_step_compiles_to_less_work():
@@ -105,3 +108,22 @@ def test_frozen_step_compiles_to_less_work():
 def test_a_pattern_that_matches_nothing_is_an_error():
   with pytest.raises(ValueError, match='match no parameter'):
     _state_for('encodr/.*')
+
+
+def test_gradient_accumulation_applies_the_mean_gradient_to_trainable_leaves_only():
+  # No warmup: the first update has a learning rate above 0.
+  _, params, tx_accum, _ = _state_for('encoder/.*', **{'optim.grad_accum_steps': 2,
+                                                       'optim.warmup_steps': 0})
+  _, _, tx_once, _ = _state_for('encoder/.*', **{'optim.warmup_steps': 0})
+  g1 = jax.tree.map(lambda p: jnp.full_like(p, 0.01), params)
+  g2 = jax.tree.map(lambda p: jnp.full_like(p, -0.03), params)
+  state = tx_accum.init(params)
+  updates, state = tx_accum.update(g1, state, params)
+  assert all(not np.any(u) for u in jax.tree.leaves(updates))  # A micro-step: no update yet.
+  updates, state = tx_accum.update(g2, state, params)
+  mean = jax.tree.map(lambda a, b: (a + b) / 2, g1, g2)
+  want, _ = tx_once.update(mean, tx_once.init(params), params)
+  for got, ref in zip(jax.tree.leaves(updates), jax.tree.leaves(want)):
+    np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-9)
+  assert all(not np.any(u) for u in jax.tree.leaves(updates['encoder']))
+  assert any(np.any(u) for u in jax.tree.leaves(updates['decoder']))
