@@ -233,13 +233,25 @@ def _add(acc, sums):
 
 
 class _Preemption:
-  """Turns SIGTERM (preemption notice, `kill`) into 'save now and stop' at the next step."""
+  """SIGTERM (a preemption notice, `kill`) -> save and stop at a step every process agrees on.
+
+  One process: a Python handler sets a flag that the next step sees. Several processes:
+  SIGTERM may reach them at different steps (or reach only one), and a checkpoint save is
+  collective, so each stopping at its own next step would leave the others waiting at a barrier.
+  There jax.distributed's preemption service takes the signal (its handler is installed by
+  `jax.distributed.initialize`, so no Python handler replaces it), tells every process, and
+  `multihost_utils.reached_preemption_sync_point` answers True at the same step on all of them
+  (it must be asked at every step).
+  """
 
   def __init__(self):
     self.requested = False
     self._previous = None
+    self._multiprocess = jax.process_count() > 1
 
   def __enter__(self):
+    if self._multiprocess:
+      return self
     try:
       self._previous = signal.signal(signal.SIGTERM, self._handle)
     except ValueError:  # Not the main thread (e.g. a notebook worker): no handler.
@@ -248,6 +260,13 @@ class _Preemption:
 
   def _handle(self, signum, frame):  # pylint: disable=unused-argument
     self.requested = True
+
+  def stop_at(self, step: int) -> bool:
+    """Whether to save `step` and stop (call once per step, on every process)."""
+    if self._multiprocess:
+      from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+      self.requested = self.requested or multihost_utils.reached_preemption_sync_point(step)
+    return self.requested
 
   def __exit__(self, *exc):
     if self._previous is not None:
@@ -400,9 +419,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         last_metrics.update(eval_metrics)
         checkpointer.save_if_best(step, unreplicate(state), eval_metrics)
         t0 = time.time()
-      if step % config.train.checkpoint_every == 0 or step == num_steps or preemption.requested:
+      stop = preemption.stop_at(step)
+      if step % config.train.checkpoint_every == 0 or step == num_steps or stop:
         checkpointer.save(step, unreplicate(state), force=True)
-      if preemption.requested:
+      if stop:
         logging.warning('SIGTERM: saved step %d; stopping. Run the same command to resume.', step)
         break
   checkpointer.wait()

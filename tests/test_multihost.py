@@ -8,9 +8,11 @@ instead of blocking CI.
 import glob
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import time
 
 import jax
 import jax.numpy as jnp
@@ -138,6 +140,33 @@ def test_two_processes_train_like_one_process_with_two_devices(tmp_path):
                p_multi, p_single)
   jax.tree.map(lambda x, y: np.testing.assert_array_equal(np.asarray(x), y),
                state.params, p_multi)
+
+
+@pytest.mark.slow
+def test_sigterm_to_one_process_stops_all_at_one_saved_step(tmp_path):
+  """A preemption notice may reach one host only (or the hosts at different steps); a save is
+  collective, so all must save the same step. jax.distributed's preemption service agrees on it."""
+  workdir, logs = str(tmp_path / 'run'), tmp_path / 'process_logs'
+  flags = _flags(**{'train.num_steps': 100000})
+  env = dict(_env(1), LOG_DIR=str(logs))
+  p = _start(['bash', 'launch/local_multiprocess.sh', '2', 'configs/tiny.py',
+              f'--workdir={workdir}', *flags], env, tmp_path / 'run.log')
+  log1 = logs / 'process_1.log'
+  deadline = time.time() + TIMEOUT_S
+  while not (log1.exists() and 'training steps' in log1.read_text()):
+    assert p.poll() is None and time.time() < deadline, (tmp_path / 'run.log').read_text()
+    time.sleep(0.5)
+  time.sleep(3)  # Some steps in.
+  pids = subprocess.run(['pgrep', '-f', 'distributed.process_id=1'], capture_output=True,
+                        text=True).stdout.split()
+  pid = next(int(q) for q in pids if workdir in open(f'/proc/{q}/cmdline').read())
+  os.kill(pid, signal.SIGTERM)  # Process 1 only.
+  out0 = _finish(p, tmp_path / 'run.log', 'the preempted run')
+  saved = [int(m) for m in re.findall(r'SIGTERM: saved step (\d+)', out0 + log1.read_text())]
+  assert len(saved) == 2 and saved[0] == saved[1] > 0, saved
+  step = saved[0]
+  # Saved once, by both (that a 2-process checkpoint restores is the test above's).
+  assert sorted(os.listdir(os.path.join(workdir, 'checkpoints'))) == [str(step)]
 
 
 def test_distributed_start_up_decisions(monkeypatch):
