@@ -152,15 +152,19 @@ def test_sigterm_to_one_process_stops_all_at_one_saved_step(tmp_path):
   p = _start(['bash', 'launch/local_multiprocess.sh', '2', 'configs/tiny.py',
               f'--workdir={workdir}', *flags], env, tmp_path / 'run.log')
   log1 = logs / 'process_1.log'
-  deadline = time.time() + TIMEOUT_S
-  while not (log1.exists() and 'training steps' in log1.read_text()):
-    assert p.poll() is None and time.time() < deadline, (tmp_path / 'run.log').read_text()
-    time.sleep(0.5)
-  time.sleep(3)  # Some steps in.
-  pids = subprocess.run(['pgrep', '-f', 'distributed.process_id=1'], capture_output=True,
-                        text=True).stdout.split()
-  pid = next(int(q) for q in pids if workdir in open(f'/proc/{q}/cmdline').read())
-  os.kill(pid, signal.SIGTERM)  # Process 1 only.
+  try:
+    deadline = time.time() + TIMEOUT_S
+    while not (log1.exists() and 'training steps' in log1.read_text()):
+      assert p.poll() is None and time.time() < deadline, (tmp_path / 'run.log').read_text()
+      time.sleep(0.5)
+    time.sleep(3)  # Some steps in.
+    pids = subprocess.run(['pgrep', '-f', 'distributed.process_id=1'], capture_output=True,
+                          text=True).stdout.split()
+    pid = next(int(q) for q in pids if workdir in open(f'/proc/{q}/cmdline').read())
+    os.kill(pid, signal.SIGTERM)  # Process 1 only.
+  except BaseException:
+    os.killpg(p.pid, signal.SIGKILL)  # Never leave a 100,000-step run behind.
+    raise
   out0 = _finish(p, tmp_path / 'run.log', 'the preempted run')
   saved = [int(m) for m in re.findall(r'SIGTERM: saved step (\d+)', out0 + log1.read_text())]
   assert len(saved) == 2 and saved[0] == saved[1] > 0, saved
