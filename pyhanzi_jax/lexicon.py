@@ -36,6 +36,12 @@ The paths are whole sentences of unigram words, blind to context; they rarely ke
 good choices elsewhere in the sentence. `edits` proposes the other kind: the beam's best with one
 span rewritten as a lexicon word of the same reading (凭一知半解 for 平一知半解), the rewrites
 that most raise the word score first; the model judges them in the same pass as the paths.
+
+User words (`WordLM.with_words`, `read_user_words`; `pyhanzi --user-words`) are an input
+method's user dictionary: names and terms no list or training text had (the CUV's 耶和华). Each
+joins the list as frequent as its most frequent word, so the lattice and the rewrites propose it
+first for its reading, and a candidate gains USER_BONUS nats per character of a user word in it
+(`user_bonus`), added in `rerank` whatever the list's weight.
 """
 from __future__ import annotations
 
