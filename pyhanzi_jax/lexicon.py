@@ -227,6 +227,7 @@ class WordLM:
     self.unknown = math.log(0.5 / total)  # A character that is no word: half a count.
     self.readings = readings or {}
     self.user_words: frozenset[str] = frozenset()  # See with_words.
+    self.user_longest = 0  # Characters of the longest user word.
     self.bonus = 0.0
 
   def with_words(self, readings: dict[str, Sequence[str]], bonus: float = USER_BONUS
@@ -239,6 +240,7 @@ class WordLM:
     counts.update({w: max(top, counts.get(w, 0)) for w in readings})
     lm = WordLM(counts, {**self.readings, **{w: tuple(r) for w, r in readings.items()}})
     lm.user_words = self.user_words | frozenset(readings)
+    lm.user_longest = max(map(len, lm.user_words), default=0)
     lm.bonus = float(bonus)
     return lm
 
@@ -247,10 +249,9 @@ class WordLM:
     overlaps); 0 without user words."""
     if not self.user_words:
       return 0.0
-    longest = max(map(len, self.user_words))
     covered, i = 0, 0
     while i < len(text):
-      for j in range(min(len(text), i + longest), i + 1, -1):
+      for j in range(min(len(text), i + self.user_longest), i + 1, -1):
         if text[i:j] in self.user_words:
           covered += j - i
           i = j
