@@ -15,6 +15,13 @@ Candidate lists are random, ~22 per syllable on average and up to 150 (DESIGN.md
   .venv/bin/python benchmarks/decode_latency.py            # the full table (5-10 minutes)
   .venv/bin/python benchmarks/decode_latency.py --quick    # 10 syllables, fewer repeats
 
+`--floor` adds what bounds batch 1 from below: the decoder's weight matrices read once per
+step. It times the step's matrix-vector products alone (a chain through every decoder weight
+matrix of the model, in a compiled loop of one iteration per syllable) in XLA and, in the same
+run, the same products in numpy (OpenBLAS) and, when PyTorch is installed, in PyTorch with one
+and with two threads, and prints each one's GB/s of weights streamed and the implied floor for
+a sentence (one step per syllable plus the encoder's matrices read once).
+
 Timings are steady state: every shape bucket is compiled before it is timed (a new bucket
 costs one compilation, ~1 s). The machine may be shared, so the load average is printed, and
 so is the process CPU time per call (all threads): on an otherwise idle machine the wall time
@@ -105,6 +112,86 @@ def measure(model, params, rng, syllables, beam, mode, repeats, batches, big_bat
           big_batch / np.median(times), big_batch / np.median(big_cpu))
 
 
+def weight_shapes(config):
+  """(per decoder step, once per sentence): the [in, out] weight matrices a batch-1 step reads.
+
+  A decoder layer: self-attention query/key/value/out and cross-attention query/out (emb x
+  emb each), the MLP's two matrices. Once per sentence: each encoder layer's four attention
+  matrices and MLP, and each decoder layer's cross-attention keys and values.
+  """
+  e, m = config.emb_dim, config.mlp_dim
+  step = [(e, e)] * 6 + [(e, m), (m, e)]
+  once = ([(e, e)] * 4 + [(e, m), (m, e)]) * config.enc_layers + [(e, e)] * 2 * config.dec_layers
+  return step * config.dec_layers, once
+
+
+def _chain_weights(shapes, seed=0):
+  rng = np.random.default_rng(seed)
+  return [(rng.standard_normal(s) / np.sqrt(s[0])).astype(np.float32) for s in shapes]
+
+
+def _median_seconds(fn, repeats):
+  fn()
+  times = []
+  for _ in range(repeats):
+    t = time.perf_counter()
+    fn()
+    times.append(time.perf_counter() - t)
+  return float(np.median(times))
+
+
+def measure_floor(config, syllables, repeats=50):
+  """Seconds per decoding step of the step's matrix-vector products alone, per framework."""
+  step_shapes, _ = weight_shapes(config)
+  weights = _chain_weights(step_shapes)
+  x0 = np.ones((1, config.emb_dim), np.float32)
+
+  def chain(x, ws, mm):
+    for w in ws:
+      x = mm(x, w)
+    return x
+
+  @jax.jit
+  def xla(x, ws):  # One while-loop iteration per syllable, like the decoder's loop.
+    return jax.lax.fori_loop(0, syllables, lambda _, x: chain(x, ws, lambda a, b: a @ b), x)
+
+  ws = [jax.device_put(w) for w in weights]
+  x = jax.device_put(x0)
+  results = {'xla': _median_seconds(lambda: jax.block_until_ready(xla(x, ws)), repeats)
+             / syllables}
+  results['numpy'] = _median_seconds(
+      lambda: [chain(x0, weights, np.matmul) for _ in range(syllables)], repeats) / syllables
+  try:
+    import torch  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    return results
+  tw = [torch.from_numpy(w) for w in weights]
+  tx = torch.from_numpy(x0)
+  threads = torch.get_num_threads()
+  with torch.inference_mode():
+    for n in (1, 2):
+      torch.set_num_threads(n)
+      results[f'torch, {n} thread{"s" if n > 1 else ""}'] = _median_seconds(
+          lambda: [chain(tx, tw, torch.matmul) for _ in range(syllables)], repeats) / syllables
+  torch.set_num_threads(threads)
+  return results
+
+
+def print_floor(config, syllables):
+  step_shapes, once_shapes = weight_shapes(config)
+  step_mb = sum(a * b for a, b in step_shapes) * 4 / 1e6
+  once_mb = sum(a * b for a, b in once_shapes) * 4 / 1e6
+  print(f'\nbatch-1 floor, {syllables} syllables: the decoder step reads {step_mb:.1f} MB of '
+        f'float32 weights ({len(step_shapes)} matrices), the encoder and cross-attention '
+        f'{once_mb:.1f} MB once per sentence')
+  print('| matrix-vector products in | ms per step | GB/s | sentence floor ms |')
+  print('|---|---:|---:|---:|')
+  for name, seconds in measure_floor(config, syllables).items():
+    gbs = step_mb / 1e3 / seconds
+    floor = syllables * seconds * 1e3 + once_mb / gbs  # MB / (GB/s) = ms
+    print(f'| {name} | {seconds * 1e3:.3f} | {gbs:.1f} | {floor:.2f} |', flush=True)
+
+
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--syllables', default='10,20', help='comma-separated input lengths')
@@ -120,6 +207,9 @@ def main(argv=None):
                       help="comma-separated compute dtypes, e.g. 'float32,bfloat16' (parameters "
                       "are cast to it once, as Converter(compute_dtype=...) does)")
   parser.add_argument('--quick', action='store_true', help='10 syllables, 20 repeats, 3 batches')
+  parser.add_argument('--floor', action='store_true',
+                      help="also time the decoder step's matrix-vector products alone (XLA, "
+                      'numpy, PyTorch with 1 and 2 threads when installed)')
   args = parser.parse_args(argv)
   if args.quick:
     args.syllables, args.repeats, args.batches = '10', 20, 3
@@ -154,6 +244,9 @@ def main(argv=None):
           print(f'| {dtype:8s} | {syllables:9d} | {search:7s} | {names[mode]:24s} | {p50:10.2f} | '
                 f'{p95:10.2f} | {cpu:10.2f} | {rate:{wide + 10}.0f} | {cpu_rate:{wide + 14}.0f} |',
                 flush=True)
+  if args.floor:
+    for syllables in [int(s) for s in args.syllables.split(',')]:
+      print_floor(config, syllables)
   print(f'load average at the end: {os.getloadavg()[0]:.2f}')
 
 
