@@ -150,13 +150,15 @@ def export_bundle(out_dir: str, params, model_config, pinyin_vocab: vocab_lib.Vo
                   extra: dict | None = None, lexicon_counts: dict[str, int] | None = None,
                   lm_weight: float = lexicon_lib.DEFAULT_WEIGHT,
                   lexicon_paths: int = lexicon_lib.DEFAULT_PATHS,
-                  lexicon_edits: int = lexicon_lib.DEFAULT_EDITS) -> str:
+                  lexicon_edits: int = lexicon_lib.DEFAULT_EDITS,
+                  bigrams: lexicon_lib.Bigrams | None = None) -> str:
   """Writes an inference bundle atomically (a temp dir renamed into place); returns its path.
 
   lexicon_counts: optional word -> count list the converter re-ranks its n-best with
   (lexicon.py), stored as lexicon.tsv.gz (with the words' readings) and its checksum in
   bundle.json, beside the converter's defaults `lm_weight`, `paths` (lexicon_paths) and
-  `edits` (lexicon_edits).
+  `edits` (lexicon_edits). bigrams: optional word-pair counts for that list
+  (lexicon.count_bigrams), stored as bigrams.tsv.gz with its checksum.
   """
   tmp = out_dir.rstrip('/') + '.tmp'
   shutil.rmtree(tmp, ignore_errors=True)
@@ -172,6 +174,11 @@ def export_bundle(out_dir: str, params, model_config, pinyin_vocab: vocab_lib.Vo
     lexicon_meta = {'lexicon': {'sha256': sources.sha256_of(lexicon_path),
                                 'words': len(lexicon_counts), 'lm_weight': float(lm_weight),
                                 'paths': int(lexicon_paths), 'edits': int(lexicon_edits)}}
+    if bigrams is not None:
+      bigrams_path = os.path.join(tmp, lexicon_lib.BIGRAMS_FILENAME)
+      lexicon_lib.save_bigrams(bigrams_path, bigrams)
+      lexicon_meta['lexicon'].update(bigrams=len(bigrams.pairs),
+                                     bigrams_sha256=sources.sha256_of(bigrams_path))
   cfg = {k: (jnp.dtype(v).name if k.endswith('dtype') else v)
          for k, v in dataclasses.asdict(model_config).items()}
   meta = {
@@ -255,12 +262,16 @@ def _require_checksum(path: str, sha256: str | None) -> None:
 def _load_lexicon(path: str, meta: dict):
   if 'lexicon' not in meta:
     return None
-  lexicon_path = os.path.join(path, lexicon_lib.FILENAME)
-  _require_checksum(lexicon_path, meta['lexicon'].get('sha256'))
+  paths = [os.path.join(path, lexicon_lib.FILENAME)]
+  _require_checksum(paths[0], meta['lexicon'].get('sha256'))
+  if 'bigrams_sha256' in meta['lexicon']:  # Bundles before the eighth session have none.
+    paths.append(os.path.join(path, lexicon_lib.BIGRAMS_FILENAME))
+    _require_checksum(paths[1], meta['lexicon']['bigrams_sha256'])
   try:
-    return lexicon_lib.load(lexicon_path)
+    return lexicon_lib.load(*paths)
   except (OSError, ValueError, EOFError) as e:
-    raise CheckpointError(f'{lexicon_path} is unreadable ({e}); export the bundle again') from e
+    raise CheckpointError(f'the word list ({", ".join(paths)}) is unreadable ({e}); export the '
+                          'bundle again') from e
 
 
 def load_model(path: str) -> Bundle:

@@ -1,10 +1,12 @@
 r"""Installs a trained model as the package's release model (the default of `pyhanzi`).
 
   python -m pyhanzi_jax.release runs/release_cpu [--dest pyhanzi_jax/release] [--dtype float16]
+      [--bigram-data data] [--bigram-corpora general,domain]
 
 Takes a training workdir (its best checkpoint, else its latest) or a bundle, writes a compact
-bundle (float16 parameters, vocabularies, bundle.json with the checksum, the source and the
-validation metrics of the chosen step) into `--dest`, loads it back with every check the
+bundle (float16 parameters, vocabularies, the word list and its word bigrams counted over the
+prepared training text, bundle.json with the checksums, the source and the validation metrics
+of the chosen step) into `--dest`, loads it back with every check the
 converter makes, and converts a sentence with it before reporting success. The bundle is
 written beside the destination and renamed into place, so an interrupted install never leaves
 a half-written release model behind.
@@ -19,6 +21,8 @@ import sys
 from pyhanzi_jax import checkpoint as ckpt_lib
 from pyhanzi_jax import convert
 from pyhanzi_jax import lexicon as lexicon_lib
+from pyhanzi_jax.data import pipeline
+from pyhanzi_jax.data import vocab as vocab_lib
 
 RELEASE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'release')
 DEFAULT_CACHE = '~/.cache/pyhanzi_jax'  # As configs/prepare.py: downloads go to CACHE/downloads.
@@ -41,27 +45,57 @@ def validation_metrics(workdir: str, step: int) -> dict[str, float]:
 
 
 LEXICON_CHOICES = lexicon_lib.SOURCES + ('source', 'none')
+BIGRAM_CORPORA = ('general', 'domain')  # The training text the release's bigrams count.
+
+
+def count_bigrams(counts: dict[str, int], hanzi_vocab: vocab_lib.Vocab, data_dir: str,
+                  corpora=BIGRAM_CORPORA) -> lexicon_lib.Bigrams:
+  """Word bigrams of the word list `counts` over the training splits of `corpora` in the
+  prepared `data_dir` (never their validation or test splits), which must have been prepared
+  with the model's character vocabulary."""
+  vocab_path = os.path.join(data_dir, 'vocab', 'hanzi.txt')
+  if not os.path.isfile(vocab_path):
+    raise FileNotFoundError(f'no prepared data in {data_dir} ({vocab_path} is missing) to count '
+                            'word bigrams over; prepare it (python -m pyhanzi_jax.main '
+                            f'--config=configs/prepare.py --workdir={data_dir}), pass another '
+                            'with --bigram-data, or --bigram-data none')
+  data_vocab = vocab_lib.Vocab.load(vocab_path)
+  if data_vocab.fingerprint() != hanzi_vocab.fingerprint():
+    raise ValueError(f'{data_dir} was prepared with another character vocabulary than the '
+                     "model's; pass the model's prepared data (--bigram-data) or --bigram-data "
+                     'none')
+  lm = lexicon_lib.WordLM(counts)
+  texts = (t for c in corpora for t in pipeline.load_split(data_dir, c, 'train').texts(data_vocab))
+  return lexicon_lib.count_bigrams(lm, texts)
 
 
 def install(source: str, dest: str = RELEASE_DIR, dtype: str = 'float16',
             lexicon: str = 'jieba+wordfreq', cache_dir: str = DEFAULT_CACHE,
             lm_weight: float = lexicon_lib.DEFAULT_WEIGHT,
             lexicon_paths: int = lexicon_lib.DEFAULT_PATHS,
-            lexicon_edits: int = lexicon_lib.DEFAULT_EDITS) -> dict:
+            lexicon_edits: int = lexicon_lib.DEFAULT_EDITS, bigram_data: str | None = None,
+            bigram_corpora=BIGRAM_CORPORA) -> dict:
   """Exports `source` (workdir or bundle) into `dest`; returns the written bundle.json.
 
   lexicon: a word list of lexicon.SOURCES ('jieba+wordfreq', the release's: the mean of jieba's
   and wordfreq's word probabilities; 'jieba'; 'wordfreq'), downloaded once into `cache_dir` like
   the corpora and kept to the words the model can write; 'source' (the source bundle's own,
-  with its lm_weight, paths and edits); or 'none'.
+  with its bigrams, lm_weight, paths and edits); or 'none'.
+  bigram_data: with a word list of lexicon.SOURCES, the prepared data directory whose training
+  splits of `bigram_corpora` the list's word bigrams are counted over (`count_bigrams`); None
+  for no bigrams.
   """
   bundle = ckpt_lib.load_model(source)
+  bigrams = None
   if lexicon in lexicon_lib.SOURCES:
     counts = lexicon_lib.source_counts(lexicon, cache_dir, bundle.hanzi_vocab.tokens)
+    if bigram_data:
+      bigrams = count_bigrams(counts, bundle.hanzi_vocab, bigram_data, bigram_corpora)
   elif lexicon == 'source':
     if bundle.lexicon is None:
       raise ValueError(f'{source} has no lexicon to keep; use --lexicon jieba+wordfreq or none')
     counts = bundle.lexicon.counts
+    bigrams = bundle.lexicon.bigrams
     lm_weight = bundle.meta['lexicon']['lm_weight']
     # As the converter reads them: a key an older bundle lacks is 0.
     lexicon_paths = bundle.meta['lexicon'].get('paths', 0)
@@ -75,14 +109,20 @@ def install(source: str, dest: str = RELEASE_DIR, dtype: str = 'float16',
   if counts is not None:  # Which word list: the one built here, or the one the source kept.
     extra['lexicon_from'] = (bundle.meta.get('lexicon_from', 'unrecorded')
                              if lexicon == 'source' else lexicon)
+  if bigrams is not None:
+    extra['bigrams_from'] = (f'training splits of {",".join(bigram_corpora)} in {bigram_data}'
+                             if lexicon in lexicon_lib.SOURCES else
+                             bundle.meta.get('bigrams_from', 'unrecorded'))
   # A workdir's model says where it came from as '<workdir>/<best|checkpoints> step N'.
   is_workdir = not os.path.isfile(os.path.join(source, 'bundle.json'))
   if is_workdir and ' step ' in extra['from']:
     extra['validation'] = validation_metrics(source, int(extra['from'].rsplit(' step ', 1)[1]))
+  elif 'validation' in bundle.meta:  # A bundle released again keeps its model's record.
+    extra['validation'] = bundle.meta['validation']
   ckpt_lib.export_bundle(dest, bundle.params, bundle.model_config, bundle.pinyin_vocab,
                          bundle.hanzi_vocab, dtype=dtype, extra=extra, lexicon_counts=counts,
                          lm_weight=lm_weight, lexicon_paths=lexicon_paths,
-                         lexicon_edits=lexicon_edits)
+                         lexicon_edits=lexicon_edits, bigrams=bigrams)
   # Check it the way users will load it: checksum, vocabularies, shapes, then one conversion.
   converter = convert.Converter(dest)
   meta = dict(converter.bundle.meta)
@@ -106,11 +146,18 @@ def main(argv=None) -> int:
                   help="the lexicon's best sentences added to the beam's candidates")
   ap.add_argument('--lexicon-edits', type=convert.count_arg, default=lexicon_lib.DEFAULT_EDITS,
                   help="the lexicon's one-word rewrites of the beam's best added to them")
+  ap.add_argument('--bigram-data', default='data',
+                  help="prepared data whose training text the word list's bigrams are counted "
+                  "over (the model's; 'none': no bigrams)")
+  ap.add_argument('--bigram-corpora', default=','.join(BIGRAM_CORPORA),
+                  help='which of its corpora (training splits only)')
   ap.add_argument('--cache-dir', default=DEFAULT_CACHE, help='where downloads are kept')
   args = ap.parse_args(argv)
   try:
     meta = install(args.source, args.dest, args.dtype, args.lexicon, args.cache_dir,
-                   args.lm_weight, args.lexicon_paths, args.lexicon_edits)
+                   args.lm_weight, args.lexicon_paths, args.lexicon_edits,
+                   None if args.bigram_data == 'none' else args.bigram_data,
+                   tuple(args.bigram_corpora.split(',')))
   except (ckpt_lib.CheckpointError, FileNotFoundError, ValueError, RuntimeError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 1
@@ -119,8 +166,8 @@ def main(argv=None) -> int:
         f'{meta["num_params"]:,} parameters, {meta["params_dtype"]})')
   if 'lexicon' in meta:
     lex = meta['lexicon']
-    print(f'  lexicon: {lex["words"]:,} words, lm_weight {lex["lm_weight"]}, '
-          f'paths {lex.get("paths", 0)}, edits {lex.get("edits", 0)}')
+    print(f'  lexicon: {lex["words"]:,} words, {lex.get("bigrams", 0):,} word bigrams, '
+          f'lm_weight {lex["lm_weight"]}, paths {lex.get("paths", 0)}, edits {lex.get("edits", 0)}')
   for k, v in sorted(meta.get('validation', {}).items()):
     if k.split('/')[-1] in ('char_acc', 'sent_acc'):
       print(f'  validation {k} = {v}')

@@ -52,6 +52,64 @@ def test_file_round_trip_is_deterministic_and_malformed_lines_are_refused(tmp_pa
     lexicon.read_counts(b)
 
 
+# --- Word bigrams ------------------------------------------------------------------------------
+
+def test_segment_is_the_best_segmentations_words():
+  lm = lexicon.WordLM(COUNTS)
+  assert lm.segment('体育场馆') == ['体育', '场馆']
+  assert lm.segment('体育场观') == ['体育场', '观']
+  assert lm.segment('好体育') == ['好', '体育'] and lm.segment('') == []
+
+
+def test_bigrams_are_counted_per_run_of_hanzi_and_rare_pairs_dropped():
+  lm = lexicon.WordLM(COUNTS)
+  texts = ['体育场馆，体育场观', '体育场馆1体育', 'ok体育']
+  got = lexicon.count_bigrams(lm, texts, min_count=1)
+  # Punctuation, digits and Latin end a run: each run starts again from START.
+  assert got.history == {lexicon.START: 5, '体育': 2, '体育场': 1}
+  assert got.pairs == {f'{lexicon.START}\t体育': 4, '体育\t场馆': 2, f'{lexicon.START}\t体育场': 1,
+                       '体育场\t观': 1}
+  pruned = lexicon.count_bigrams(lm, texts, min_count=2)
+  assert pruned.pairs == {f'{lexicon.START}\t体育': 4, '体育\t场馆': 2}
+  assert pruned.history == got.history  # Totals as counted: a dropped pair's mass stays there.
+
+
+def test_bigram_score_prefers_the_pair_seen_in_context():
+  """Unigrams rank 体育场 + 观 over 体育 + 观 ... ; after 体育 the counted text always had 场馆,
+  so under bigrams the known best is 体育场馆, and an unseen history falls back to unigrams."""
+  counts = dict(COUNTS, 场观=60)  # A homophone word more frequent than 场馆 (30) alone.
+  uni = lexicon.WordLM(counts)
+  assert uni.score('体育场观') > uni.score('体育场馆')
+  bigrams = lexicon.Bigrams({f'{lexicon.START}\t体育': 9, '体育\t场馆': 9}, {lexicon.START: 9,
+                                                                            '体育': 9})
+  lm = lexicon.WordLM(counts, bigrams=bigrams)
+  assert lm.score('体育场馆') > lm.score('体育场观')
+  total = sum(counts.values())
+  p = lambda w: counts[w] / total
+  k = lexicon.BIGRAM_PRIOR
+  want = math.log((9 + k * p('体育')) / (9 + k)) + math.log((9 + k * p('场馆')) / (9 + k))
+  assert lm.score('体育场馆') == pytest.approx(want)
+  assert lm.score('场馆') == pytest.approx(math.log((0 + k * p('场馆')) / (9 + k)))
+  assert lexicon.WordLM(counts, bigrams=lexicon.Bigrams({}, {})).score('体育场观') == (
+      pytest.approx(uni.score('体育场观')))
+  assert lm.with_words({'场观': ['chang', 'guan']}).bigrams is bigrams
+
+
+def test_bigram_file_round_trip_is_deterministic_and_malformed_lines_are_refused(tmp_path):
+  lm = lexicon.WordLM(COUNTS)
+  bigrams = lexicon.count_bigrams(lm, ['体育场馆，体育场观', '体育场馆'], min_count=2)
+  a, b = str(tmp_path / 'a.tsv.gz'), str(tmp_path / 'b.tsv.gz')
+  lexicon.save_bigrams(a, bigrams)
+  lexicon.save_bigrams(b, lexicon.Bigrams(dict(reversed(bigrams.pairs.items())),
+                                          dict(reversed(bigrams.history.items()))))
+  assert open(a, 'rb').read() == open(b, 'rb').read()
+  assert lexicon.read_bigrams(a) == bigrams
+  with gzip.open(b, 'wt', encoding='utf-8') as f:
+    f.write('体育 场馆 3\n')
+  with pytest.raises(ValueError, match='b.tsv.gz:1'):
+    lexicon.read_bigrams(b)
+
+
 READINGS = {'体育': 'ti yu', '体育场': 'ti yu chang', '场馆': 'chang guan', '长官': 'zhang guan',
             '馆': 'guan', '场': 'chang'}
 
@@ -173,6 +231,37 @@ def test_release_keeps_or_drops_the_source_lexicon(bundle, tmp_path):
   dropped = release.install(bundle, str(tmp_path / 'dropped'), lexicon='none')
   assert 'lexicon' not in dropped
   assert not os.path.exists(tmp_path / 'dropped' / lexicon.FILENAME)
+
+
+def test_bundle_carries_checked_bigrams_that_a_release_keeps(untrained_bundle, tmp_path):
+  bigrams = lexicon.Bigrams({'体育\t场馆': 5}, {'体育': 5})
+  path = untrained_bundle('bigrams', lexicon_counts=COUNTS, bigrams=bigrams)
+  loaded = ckpt_lib.load_bundle(path)
+  assert loaded.meta['lexicon']['bigrams'] == 1
+  assert loaded.lexicon.bigrams == bigrams
+  kept = release.install(path, str(tmp_path / 'kept'), lexicon='source')
+  assert kept['lexicon']['bigrams'] == 1
+  assert ckpt_lib.load_bundle(str(tmp_path / 'kept')).lexicon.bigrams == bigrams
+  with open(os.path.join(path, lexicon.BIGRAMS_FILENAME), 'ab') as f:
+    f.write(b'x')
+  with pytest.raises(ckpt_lib.CheckpointError, match='bigrams.tsv.gz'):
+    ckpt_lib.load_bundle(path)
+
+
+def test_release_counts_bigrams_over_the_training_splits_only(bundle, tmp_path):
+  from pyhanzi_jax.data import pipeline  # pylint: disable=g-import-not-at-top
+  from pyhanzi_jax.data import vocab as vocab_lib  # pylint: disable=g-import-not-at-top
+  data = os.path.join(os.path.dirname(__file__), 'fixtures', 'tiny_data')
+  hanzi = ckpt_lib.load_bundle(bundle).hanzi_vocab
+  got = release.count_bigrams(COUNTS, hanzi, data, ('general',))
+  texts = list(pipeline.load_split(data, 'general', 'train').texts(hanzi))
+  assert got == lexicon.count_bigrams(lexicon.WordLM(COUNTS), texts)
+  assert got.history[lexicon.START] >= len(texts)  # Every training sentence was counted.
+  other = vocab_lib.Vocab(list(hanzi.tokens) + ['鑫'])
+  with pytest.raises(ValueError, match='another character vocabulary'):
+    release.count_bigrams(COUNTS, other, data)
+  with pytest.raises(FileNotFoundError, match='--bigram-data none'):
+    release.count_bigrams(COUNTS, hanzi, str(tmp_path))
 
 
 def _cbpack(buckets: dict[int, list[str]]) -> bytes:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+from typing import Iterator
 
 import numpy as np
 
@@ -35,6 +36,13 @@ class Split:
 
   def __len__(self) -> int:
     return len(self.offsets) - 1
+
+  def texts(self, hanzi_vocab: vocab_lib.Vocab) -> Iterator[str]:
+    """Each sentence's target text (its tokens joined; special tokens as spaces)."""
+    table = [' ' if t in vocab_lib.SPECIALS else t for t in hanzi_vocab.tokens]
+    tgt = np.asarray(self.tgt)
+    for a, b in zip(self.offsets[:-1], self.offsets[1:]):
+      yield ''.join(table[i] for i in tgt[a:b])
 
   def rows(self, idx: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
     """Sentences `idx` with EOS appended, right-padded with PAD to `length`: 2 x [len(idx), length]."""
