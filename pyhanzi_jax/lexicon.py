@@ -479,5 +479,6 @@ class WordLM:
 
 __all__ = ['WordLM', 'Bigrams', 'count_bigrams', 'save_bigrams', 'read_bigrams',
            'BIGRAMS_FILENAME', 'MIN_BIGRAM_COUNT', 'BIGRAM_PRIOR', 'START', 'JIEBA', 'WORDFREQ',
-           'SOURCES', 'DEFAULT_WEIGHT', 'DEFAULT_PATHS', 'DEFAULT_EDITS', 'FILENAME', 'word_counts', 'parse_cbpack', 'mix', 'source_counts',
-           'reading', 'save', 'read', 'load', 'read_counts', 'read_user_words', 'USER_BONUS']
+           'SOURCES', 'DEFAULT_WEIGHT', 'DEFAULT_PATHS', 'DEFAULT_EDITS', 'FILENAME',
+           'word_counts', 'parse_cbpack', 'mix', 'source_counts', 'reading', 'save', 'read',
+           'load', 'read_counts', 'read_user_words', 'USER_BONUS']
