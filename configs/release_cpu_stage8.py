@@ -8,7 +8,8 @@ data seed 8, 4,000 steps (~1 h alone on 2 cores), from the shipped bundle (stage
 float16; pyhanzi_jax/release as of commit 61dce47). Averaging the stage 6 and 7 bundles instead
 (end-of-cycle snapshots) was measured first and lost on general and domain (docs/TRAINING.md).
 Install the result only if it beats the shipped model on validation (general char_acc
-0.8948), then re-choose the word list's weight on held-out lines (docs/QUALITY.md):
+0.8948), then re-choose the word list's weight on held-out lines (docs/QUALITY.md). Run in the
+eighth session: 0.8945 at step 4,000, a tie, not installed (docs/TRAINING.md).
 
   nohup nice -n 19 python -m pyhanzi_jax.main --config=configs/release_cpu_stage8.py \
       --workdir=runs/release_cpu_stage8 >> runs/release_cpu_stage8.log 2>&1 &
