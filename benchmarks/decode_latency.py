@@ -45,6 +45,7 @@ from configs import default as default_config  # pylint: disable=g-import-not-at
 from pyhanzi_jax import decode  # pylint: disable=g-import-not-at-top
 from pyhanzi_jax import model as model_lib  # pylint: disable=g-import-not-at-top
 from pyhanzi_jax.data.vocab import EOS  # pylint: disable=g-import-not-at-top
+import timing  # pylint: disable=g-import-not-at-top  (benchmarks/timing.py)
 
 SRC_VOCAB, TGT_VOCAB = 500, 7000
 
@@ -130,16 +131,6 @@ def _chain_weights(shapes, seed=0):
   return [(rng.standard_normal(s) / np.sqrt(s[0])).astype(np.float32) for s in shapes]
 
 
-def _median_seconds(fn, repeats):
-  fn()
-  times = []
-  for _ in range(repeats):
-    t = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - t)
-  return float(np.median(times))
-
-
 def measure_floor(config, syllables, repeats=50):
   """Seconds per decoding step of the step's matrix-vector products alone, per framework."""
   step_shapes, _ = weight_shapes(config)
@@ -157,9 +148,9 @@ def measure_floor(config, syllables, repeats=50):
 
   ws = [jax.device_put(w) for w in weights]
   x = jax.device_put(x0)
-  results = {'xla': _median_seconds(lambda: jax.block_until_ready(xla(x, ws)), repeats)
+  results = {'xla': timing.median_seconds(lambda: jax.block_until_ready(xla(x, ws)), repeats)
              / syllables}
-  results['numpy'] = _median_seconds(
+  results['numpy'] = timing.median_seconds(
       lambda: [chain(x0, weights, np.matmul) for _ in range(syllables)], repeats) / syllables
   try:
     import torch  # pylint: disable=g-import-not-at-top
@@ -171,7 +162,7 @@ def measure_floor(config, syllables, repeats=50):
   with torch.inference_mode():
     for n in (1, 2):
       torch.set_num_threads(n)
-      results[f'torch, {n} thread{"s" if n > 1 else ""}'] = _median_seconds(
+      results[f'torch, {n} thread{"s" if n > 1 else ""}'] = timing.median_seconds(
           lambda: [chain(tx, tw, torch.matmul) for _ in range(syllables)], repeats) / syllables
   torch.set_num_threads(threads)
   return results

@@ -37,6 +37,7 @@ from pyhanzi_jax import malloc
 from pyhanzi_jax import model as model_lib
 from pyhanzi_jax import optim
 from pyhanzi_jax import train
+import timing  # pylint: disable=g-import-not-at-top  (benchmarks/timing.py)
 
 
 def model_flops_per_token(mc, src_len, tgt_len) -> float:
@@ -138,14 +139,7 @@ def gemm_rates(shapes, with_torch: bool, repeats: int = 20):
 
   The step is mostly these products, so their speed in each framework bounds the step's ratio.
   """
-  def median_seconds(fn):
-    fn(), fn()
-    times = []
-    for _ in range(repeats):
-      t = time.perf_counter()
-      fn()
-      times.append(time.perf_counter() - t)
-    return statistics.median(times)
+  median_seconds = lambda fn: timing.median_seconds(fn, repeats, warmup=2)
 
   rates = {}
   matmul = jax.jit(jnp.matmul)
