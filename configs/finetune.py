@@ -8,9 +8,12 @@ domain characters outside it are reported at preparation (manifest.json) and at 
   python -m pyhanzi_jax.main --config=configs/finetune.py --workdir=runs/finetune \
       --config.optim.init_from=runs/pretrain_cpu
 
-Variants compared in docs/FINETUNE.md:
-  everything trainable:   --config.optim.frozen=''
-  from scratch on domain: --config.optim.init_from='' --config.optim.frozen=''
+The variants compared in docs/FINETUNE.md, everything trainable and from scratch on domain:
+
+  python -m pyhanzi_jax.main --config=configs/finetune.py --workdir=runs/finetune_all \
+      --config.optim.init_from=runs/pretrain_cpu --config.optim.frozen=''
+  python -m pyhanzi_jax.main --config=configs/finetune.py --workdir=runs/domain_scratch \
+      --config.optim.init_from='' --config.optim.frozen=''
 """
 from pyhanzi_jax import config_defaults
 
@@ -25,5 +28,5 @@ def get_config():
   c.optim.warmup_steps = 100
   c.train.num_steps = 1500
   c.train.eval_every = 250
-  c.train.best_metric = 'domain/char_acc'
+  c.train.best_metric = 'domain/greedy_char_acc'
   return c

@@ -18,5 +18,5 @@ def get_config():
   c.train.num_steps = 60
   c.train.eval_every = 60
   c.train.checkpoint_every = 60
-  c.train.best_metric = 'domain/char_acc'
+  c.train.best_metric = 'domain/greedy_char_acc'
   return c

@@ -1,7 +1,8 @@
 r"""Pretraining on the general corpus, sized for about 1.5 hours on a 2-core CPU.
 
-About 9M parameters (d256, 3+3 layers). Less than one epoch fits in that time, so no dropout.
-It resumes by itself: run the same command again after any interruption.
+About 8.3M parameters (d256, 3+3 layers). Less than one epoch fits in that time, so no dropout.
+It resumes by itself: run the same command again after any interruption. This is stage 1 of
+the release run; configs/release_cpu.py continues it and configs/finetune.py fine-tunes it.
 
   nohup python -m pyhanzi_jax.main --config=configs/pretrain_cpu.py \
       --workdir=runs/pretrain_cpu > runs/pretrain_cpu.log 2>&1 &

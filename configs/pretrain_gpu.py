@@ -1,6 +1,6 @@
 r"""Pretraining on the general corpus for one GPU (or a TPU/GPU slice: the batch is global).
 
-About 60M parameters (d512, 6+6 layers), bf16 computation with fp32 parameters.
+About 50M parameters (d512, 6+6 layers), bf16 computation with fp32 parameters.
 
   python -m pyhanzi_jax.main --config=configs/pretrain_gpu.py --workdir=runs/pretrain_gpu
 """

@@ -1,30 +1,63 @@
-r"""The release model, CPU recipe, stage 2: continued training on general + domain text.
+r"""Continued training of the CPU model on general + domain text: the release recipe.
 
-Stage 1 is configs/pretrain_cpu.py (3,000 steps on the general corpus, ~1.3 h on 2 cores).
-This stage starts from its best checkpoint with a fresh warmup and cosine decay, and trains on
-a mixture in which the small HK legal/financial corpus is repeated twice (~16% of sentences),
-so one shipped model serves both kinds of text. All parameters train: on a single model that
-must stay good on general text, the frozen-encoder fine-tune (configs/finetune.py) trades
-general accuracy for domain accuracy (docs/FINETUNE.md), and the mixture avoids that trade.
-It resumes by itself; then export and install the bundle:
+Starts from a trained model of configs/pretrain_cpu.py's size (`optim.init_from`: a workdir,
+whose best checkpoint is taken, or an exported bundle) with fresh AdamW state, a fresh warmup
+and cosine decay, and trains every parameter on a mixture in which the small HK legal/financial
+corpus is repeated twice, so that one model serves both kinds of text. The argument picks a
+stage of the release run (docs/TRAINING.md): its data seed, peak learning rate, warmup and
+length; stage 1 is configs/pretrain_cpu.py. The command sets where it starts from. It resumes
+by itself: run the same command again after any interruption. Then install the result as the
+package's default model:
 
-  python -m pyhanzi_jax.main --config=configs/pretrain_cpu.py --workdir=runs/pretrain_cpu
-  nohup python -m pyhanzi_jax.main --config=configs/release_cpu.py \
-      --workdir=runs/release_cpu > runs/release_cpu.log 2>&1 &
-  python -m pyhanzi_jax.release runs/release_cpu   # -> pyhanzi_jax/release/ (the default model)
+  python -m pyhanzi_jax.main --config=configs/release_cpu.py:stage=2 --workdir=runs/stage2 \
+      --config.optim.init_from=runs/pretrain_cpu
+  python -m pyhanzi_jax.release runs/stage2        # -> pyhanzi_jax/release
+
+From the shipped model instead (a copy, so that a later release does not change the start):
+
+  python -m pyhanzi_jax.release pyhanzi_jax/release --dest runs/base --lexicon none
+  nohup nice -n 19 python -m pyhanzi_jax.main --config=configs/release_cpu.py:stage=8 \
+      --workdir=runs/stage8 --config.optim.init_from=runs/base >> runs/stage8.log 2>&1 &
+
+A new stage is a new row of STAGES; what a row leaves out is RECIPE's. Any field can also be
+set on the command line, e.g. another mixture, with dropout:
+
+  python -m pyhanzi_jax.main --config=configs/release_cpu.py:stage=8 --workdir=runs/wide \
+      --config.optim.init_from=runs/base --config.data.train_corpus='general*2,domain' \
+      --config.model.dropout_rate=0.1 --config.train.num_steps=8000
 """
 from pyhanzi_jax import config_defaults
 
+# What each stage of the release run set (docs/TRAINING.md has their commands and results).
+STAGES = {
+    2: dict(seed=0, learning_rate=7e-4, num_steps=3000, eval_every=500),
+    3: dict(seed=0, learning_rate=5e-4, num_steps=5000),
+    4: dict(seed=4, learning_rate=3e-4, num_steps=4000),
+    5: dict(seed=5, learning_rate=3e-4, num_steps=5000),
+    6: dict(seed=6, learning_rate=3e-4, num_steps=5000),
+    7: dict(seed=7, learning_rate=3e-4, num_steps=5000),
+    8: dict(seed=8, learning_rate=1.5e-4, warmup_steps=100, num_steps=4000),
+}
+RECIPE = dict(train_corpus='general,domain*2', dropout_rate=0.0, warmup_steps=200,
+              eval_every=1000)
 
-def get_config():
-  c = config_defaults.load_sibling('pretrain_cpu', __file__)
-  c.data.train_corpus = 'general,domain*2'
-  c.data.eval_corpora = 'general,domain'
-  c.optim.init_from = 'runs/pretrain_cpu'
-  c.optim.learning_rate = 7e-4
-  c.optim.warmup_steps = 200
-  c.train.num_steps = 3000      # ~1.1 h on 2 cores.
-  c.train.eval_every = 500
-  c.train.eval_decode_sentences = 256
-  c.train.best_metric = 'general/char_acc'
+
+def get_config(arg=None):
+  arg = config_defaults.parse_arg(arg, stage=2)
+  if arg.stage not in STAGES:
+    raise ValueError(f'stage must be one of {sorted(STAGES)}, got {arg.stage}')
+  stage = dict(RECIPE, **STAGES[arg.stage])
+
+  c = config_defaults.load_sibling('pretrain_cpu', __file__)  # Its model, batch and eval.
+  c.seed = stage['seed']                # A new data order per stage; 2 and 3 shared seed 0.
+  c.data.train_corpus = stage['train_corpus']
+  c.model.dropout_rate = stage['dropout_rate']
+  # Set by the command; the default is the previous stage's workdir as named in the commands
+  # above, so that a missing start fails loudly instead of training from scratch.
+  c.optim.init_from = 'runs/pretrain_cpu' if arg.stage == 2 else f'runs/stage{arg.stage - 1}'
+  c.optim.learning_rate = stage['learning_rate']
+  c.optim.warmup_steps = stage['warmup_steps']
+  c.train.num_steps = stage['num_steps']
+  c.train.eval_every = stage['eval_every']
+  c.train.best_metric = 'general/greedy_char_acc'
   return c

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # N training processes on this machine, on CPU: the multi-host code path without a cluster.
 #
-#   launch/local_multiprocess.sh N CONFIG --workdir=DIR [--config.x.y=z ...]
+#   launch/local_multiprocess.sh N CONFIG[:ARG] --workdir=DIR [--config.x.y=z ...]
 #   launch/local_multiprocess.sh 2 configs/tiny.py --workdir=/tmp/mp --config.train.num_steps=20
 #
 # Each process runs `python -m pyhanzi_jax.main` with its own process id and
@@ -31,7 +31,7 @@ N=$1
 CONFIG=$2
 shift 2
 [[ "$N" =~ ^[1-9][0-9]*$ ]] || { echo "N must be a positive integer, got '$N'" >&2; exit 2; }
-[[ -f "$CONFIG" ]] || { echo "config file '$CONFIG' not found" >&2; exit 2; }
+[[ -f "${CONFIG%%:*}" ]] || { echo "config file '${CONFIG%%:*}' not found" >&2; exit 2; }
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 if [[ -z "${PYTHON:-}" ]]; then

@@ -29,8 +29,10 @@
 #   --version VERSION        TPU software version; default by type: tpu-ubuntu2204-base (v4),
 #                            v2-alpha-tpuv5-lite (v5e), v2-alpha-tpuv5 (v5p), v2-alpha-tpuv6e (v6e)
 #   --bucket gs://BUCKET     bucket for the workdir (required)
-#   --config FILE            a configs/*.py file, relative to the repository root (required)
-#   --run NAME               run name; workdir gs://BUCKET/runs/NAME (default: config file name)
+#   --config FILE[:ARG]      a configs/*.py file, relative to the repository root, and its
+#                            get_config argument, e.g. configs/release_cpu.py:stage=8 (required)
+#   --run NAME               run name; workdir gs://BUCKET/runs/NAME (default: the config file's
+#                            name and its argument, e.g. release_cpu_stage8)
 #   --data gs://PATH         prepared data (configs/prepare.py's workdir, uploaded with
 #                            `gcloud storage rsync --recursive data gs://BUCKET/data`);
 #                            default gs://BUCKET/data
@@ -95,9 +97,11 @@ done
 BUCKET_NAME=${BUCKET#gs://}
 BUCKET_NAME=${BUCKET_NAME%%/*}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-[[ -f $ROOT/$CONFIG ]] || die "config '$CONFIG' not found under $ROOT"
+[[ -f $ROOT/${CONFIG%%:*} ]] || die "config '${CONFIG%%:*}' not found under $ROOT"
 ((DETACH && DELETE_AFTER)) && die '--delete-after cannot wait for a --detach run'
-RUN=${RUN:-$(basename "$CONFIG" .py)}
+# Each argument its own workdir: two stages of one config must not resume each other's run.
+CONFIG_ARG=${CONFIG#"${CONFIG%%:*}"}
+RUN=${RUN:-$(basename "${CONFIG%%:*}" .py)${CONFIG_ARG:+_${CONFIG_ARG//[^A-Za-z0-9]/}}}
 DATA=${DATA:-gs://$BUCKET_NAME/data}
 if [[ -z $VERSION ]]; then
   case "$TYPE" in

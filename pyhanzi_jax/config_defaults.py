@@ -2,6 +2,8 @@
 
 It lives in the package so that every file in configs/ can start from it by a plain import,
 wherever the command is run from; configs/default.py is the same config as a file to run.
+A config file starts from these defaults, or from one other config file (load_sibling), never a
+chain; what varies between runs of one kind is a get_config argument (parse_arg).
 """
 import ml_collections
 
@@ -59,7 +61,7 @@ def get_config():
                                 # char/sentence accuracy at each validation; 0 skips decoding.
   c.train.checkpoint_every = 500  # Periodic async checkpoint every N steps.
   c.train.keep_checkpoints = 3  # Last-N kept, plus the best by best_metric.
-  c.train.best_metric = 'general/char_acc'  # Validation metric that picks the best checkpoint.
+  c.train.best_metric = 'general/greedy_char_acc'  # Validation metric that picks the best checkpoint.
   c.train.export_at_end = True  # Write the slim inference bundle to WORKDIR/export at the end.
 
   c.distributed = ml_collections.ConfigDict()
@@ -70,13 +72,43 @@ def get_config():
   return c
 
 
-def load_sibling(name: str, here: str):
-  """`get_config()` of configs/<name>.py next to the file `here`, so one config can start
-  from another (fine-tuning from its pretraining config) without configs/ being a package."""
+def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
+  """The text after ':' in `--config=FILE:ARG` (config_flags passes it to get_config), as
+  fields typed like their `defaults`, in the way of big_vision's configs.
+
+    parse_arg('stage=8', stage=2, runlocal=False)  ->  stage=8, runlocal=False
+    parse_arg('8', stage=2)                         ->  stage=8 (a lone value sets the first field)
+    parse_arg('runlocal', stage=2, runlocal=False)  ->  stage=2, runlocal=True
+
+  A name not in `defaults` is an error, as a mistyped --config.x field is.
+  """
+  out = ml_collections.ConfigDict(defaults)
+  if not arg:
+    return out
+  if '=' not in arg and ',' not in arg and not isinstance(defaults.get(arg), bool):
+    arg = f'{next(iter(defaults))}={arg}'
+  for item in filter(None, arg.split(',')):
+    name, _, text = item.partition('=')
+    if name not in defaults:
+      raise ValueError(f'config argument {name!r} is not one of {", ".join(defaults)}')
+    default = defaults[name]
+    if isinstance(default, bool):
+      if text.lower() not in ('', 'true', 'false'):
+        raise ValueError(f'config argument {name} is true or false, got {text!r}')
+      out[name] = text.lower() != 'false'
+    else:
+      out[name] = type(default)(text)
+  return out
+
+
+def load_sibling(name: str, here: str, arg: str | None = None):
+  """`get_config()` (or `get_config(arg)`) of configs/<name>.py next to the file `here`, so one
+  config can start from another (fine-tuning from its pretraining config) without configs/ being
+  a package."""
   import importlib.util  # pylint: disable=g-import-not-at-top
   import os  # pylint: disable=g-import-not-at-top
   path = os.path.join(os.path.dirname(os.path.abspath(here)), f'{name}.py')
   spec = importlib.util.spec_from_file_location(f'_pyhanzi_config_{name}', path)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
-  return module.get_config()
+  return module.get_config() if arg is None else module.get_config(arg)
