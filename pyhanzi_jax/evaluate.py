@@ -29,7 +29,7 @@ def score_predictions(predictions: list[list[int]], targets: list[list[int]],
     correct_chars += int((ok & mask).sum())
     sents += int(ok.all() and len(pred) == len(tgt))
   n = max(len(targets), 1)
-  return {'char_acc': correct_chars / max(chars, 1), 'sent_acc': sents / n}
+  return {'greedy_char_acc': correct_chars / max(chars, 1), 'greedy_sent_acc': sents / n}
 
 
 def decoded_accuracy(model, params, split: pipeline.Split, pinyin_vocab: vocab_lib.Vocab,
