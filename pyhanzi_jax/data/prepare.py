@@ -9,7 +9,13 @@ docs/ARCHITECTURE.md gives its layout):
   2. Per corpus: exact duplicates removed across sources; a sentence of an evaluation corpus
      (hsk, cuv) is removed from domain and general, and a domain sentence from general, so
      fine-tuning and the held-out checks measure something the pretraining has not seen.
-     general and domain are split train/valid/test by a hash of the hanzi sentence.
+     The other training corpora (tech, ui, dialogue, idiom, narrative) lose any sentence an
+     evaluation corpus or an earlier training corpus holds (sources.TRAIN_CORPORA's order), and
+     a dev corpus (dev_*: the sources config.prepare.dev_sources holds out) any sentence of a
+     training or evaluation corpus, so general and domain come out as they did before the other
+     corpora existed, and a dev set is text no training corpus holds.
+     Training corpora are split train/valid/test by a hash of the hanzi sentence; a dev corpus
+     is a test split of the dev_size sentences with the lowest hashes.
   3. Vocabularies from the general train split; uint16 arrays, .tsv files, manifest.json.
 
 Cleaning (one rule each, so the data card can state them):
@@ -44,6 +50,7 @@ import numpy as np
 import pypinyin
 
 from pyhanzi_jax import pinyin as pinyin_lib
+from pyhanzi_jax.data import formats
 from pyhanzi_jax.data import sources as sources_lib
 from pyhanzi_jax.data import vocab as vocab_lib
 
@@ -58,7 +65,8 @@ PASSTHROUGH: tuple[str, ...] = (
 _PASSTHROUGH_SET = frozenset(PASSTHROUGH)
 
 # Corpora that are only held out: never split, never in a vocabulary count.
-EVAL_CORPORA = ('hsk', 'cuv')
+EVAL_CORPORA = sources_lib.EVAL_CORPORA
+DEV_PREFIX = sources_lib.DEV_PREFIX
 
 
 is_hanzi = pinyin_lib.is_hanzi
@@ -319,14 +327,39 @@ class Unit(NamedTuple):
   content_id: str      # Changes whenever the input text can have changed.
 
 
-def _source_units(names: str, cache_dir: str) -> list[Unit]:
+def parse_dev_sources(spec: str) -> dict[str, str]:
+  """'linux_doc:dev_tech,sanguo:dev_narrative' -> {source: dev corpus}; unknown names fail."""
+  out = {}
+  for item in (x.strip() for x in spec.split(',')):
+    if not item:
+      continue
+    name, colon, corpus = (x.strip() for x in item.partition(':'))
+    if not colon or not corpus.startswith(DEV_PREFIX) or len(corpus) == len(DEV_PREFIX):
+      raise ValueError(f'config.prepare.dev_sources: {item!r} is not SOURCE:{DEV_PREFIX}NAME '
+                       "(e.g. 'linux_doc:dev_tech')")
+    if name not in sources_lib.BY_NAME:
+      raise ValueError(f'config.prepare.dev_sources: unknown source {name!r}; known sources: '
+                       f'{", ".join(sources_lib.BY_NAME)}')
+    out[name] = corpus
+  return out
+
+
+def _source_units(names: str, cache_dir: str, dev_sources: str = '') -> list[Unit]:
+  held_out = parse_dev_sources(dev_sources)
   units = []
   for s in sources_lib.select(names):
+    corpus = held_out.get(s.name, s.corpus)
     info = dict(package=s.package, version=s.version, kind=s.kind, filename=s.filename,
                 sha256=s.sha256, members=list(s.members), licence=s.licence,
-                description=s.description, corpus=s.corpus)
-    units.append(Unit(s.name, s.corpus, info,
-                      lambda s=s: sources_lib.passages(s, cache_dir), s.sha256 + repr(s.members)))
+                description=s.description, corpus=corpus)
+    content_id = s.sha256 + repr(s.members)
+    if s.more:
+      info['more'] = [p._asdict() for p in s.more]
+      content_id += ''.join(p.sha256 for p in s.more)
+    if s.parse.__module__ == formats.__name__:  # Its parser's rules can change the text.
+      content_id += f' formats {formats.VERSION}'
+    units.append(Unit(s.name, corpus, info,
+                      lambda s=s: sources_lib.passages(s, cache_dir), content_id))
   return units
 
 
@@ -342,8 +375,9 @@ def _text_passages(lines: list[str]) -> list[sources_lib.Passage]:
 def _text_units(texts_by_corpus: dict[str, list[str]]) -> list[Unit]:
   units = []
   for corpus, lines in texts_by_corpus.items():
-    if corpus not in sources_lib.CORPORA:
-      raise ValueError(f'unknown corpus {corpus!r}: expected one of {sources_lib.CORPORA}')
+    if corpus not in sources_lib.CORPORA and not corpus.startswith(DEV_PREFIX):
+      raise ValueError(f'unknown corpus {corpus!r}: expected one of {sources_lib.CORPORA} '
+                       f'or a dev corpus {DEV_PREFIX}NAME')
     digest = hashlib.sha256('\n'.join(lines).encode('utf-8')).hexdigest()
     units.append(Unit(corpus, corpus, dict(corpus=corpus, sha256=digest, lines=len(lines)),
                       lambda lines=lines: _text_passages(lines), digest))
@@ -437,6 +471,17 @@ def assemble(pairs_by_unit: dict[str, list[Pair]], units: list[Unit]
         kept = [p for p in corpora[corpus] if p.hanzi not in sentences]
         removed[f'{corpus}_overlap_with_{what}'] = len(corpora[corpus]) - len(kept)
         corpora[corpus] = kept
+  # The newer corpora yield to those above and to each other in TRAIN_CORPORA's order, and a dev
+  # corpus to every other one: general and domain stay as they were without them.
+  taken = held_out | seen['domain'] | seen['general']
+  later = [c for c in sources_lib.TRAIN_CORPORA if c not in ('domain', 'general')]
+  dev = sorted(c for c in corpora if c.startswith(DEV_PREFIX))
+  for corpus in later + dev:
+    if corpus in corpora:
+      kept = [p for p in corpora[corpus] if p.hanzi not in taken]
+      removed[f'{corpus}_overlap_with_other_corpora'] = len(corpora[corpus]) - len(kept)
+      corpora[corpus] = kept
+      taken |= seen[corpus]
   return corpora, dict(sorted(removed.items()))
 
 
@@ -529,12 +574,21 @@ def _cap(corpus: str, cfg) -> int:
   return cfg.general_split_cap if corpus == 'general' else cfg.domain_split_cap
 
 
+def corpus_splits(corpus: str, pairs: list[Pair], cfg) -> dict[str, list[Pair]]:
+  """An evaluation corpus is one test split in hash order; a dev corpus the first dev_size of
+  that order (a fixed sample); a training corpus is split train/valid/test."""
+  if corpus in EVAL_CORPORA or corpus.startswith(DEV_PREFIX):
+    ordered = sorted(pairs, key=lambda p: split_key(p.hanzi, cfg.seed))
+    return {'test': ordered[:cfg.dev_size] if corpus.startswith(DEV_PREFIX) else ordered}
+  return split_corpus(pairs, cfg, _cap(corpus, cfg))
+
+
 def build(units: list[Unit], out_dir: str, cfg, log=print, cache: bool = True) -> dict:
   """Every stage for these units; writes out_dir and returns the manifest."""
   start = time.time()
   fingerprint = _fingerprint([_unit_fingerprint(u, cfg) for u in units] + [
       cfg.seed, cfg.valid_fraction, cfg.test_fraction, cfg.split_min, cfg.general_split_cap,
-      cfg.domain_split_cap, cfg.coverage, PASSTHROUGH, list(pinyin_lib.SYLLABLES),
+      cfg.domain_split_cap, cfg.dev_size, cfg.coverage, PASSTHROUGH, list(pinyin_lib.SYLLABLES),
       list(pinyin_lib.INITIAL_KEYS)])  # Their order is the pinyin vocabulary's.
   manifest_path = os.path.join(out_dir, 'manifest.json')
   if os.path.exists(manifest_path):
@@ -557,11 +611,11 @@ def build(units: list[Unit], out_dir: str, cfg, log=print, cache: bool = True) -
   if not corpora.get('general'):
     raise ValueError('the general corpus is empty: config.prepare.sources must name at least '
                      'one general source (the vocabulary is counted on general/train)')
-  splits = {c: (split_corpus(corpora[c], cfg, _cap(c, cfg)) if c not in EVAL_CORPORA
-                else {'test': sorted(corpora[c], key=lambda p: split_key(p.hanzi, cfg.seed))})
-            for c in sources_lib.CORPORA if corpora.get(c)}
+  names = list(sources_lib.CORPORA) + sorted(c for c in corpora if c.startswith(DEV_PREFIX))
+  splits = {c: corpus_splits(c, corpora[c], cfg) for c in names if corpora.get(c)}
 
-  for corpus in set(sources_lib.CORPORA) - set(splits):  # Left from a run with other sources.
+  stale = set(sources_lib.CORPORA) | {d for d in os.listdir(out_dir) if d.startswith(DEV_PREFIX)}
+  for corpus in stale - set(splits):  # Left from a run with other sources or dev sets.
     shutil.rmtree(os.path.join(out_dir, corpus), ignore_errors=True)
 
   train_counts = char_counts(splits['general']['train'])
@@ -624,7 +678,7 @@ def prepare(config, workdir: str) -> dict:
   cfg = config.prepare
   if cfg.get('text_dir'):
     return prepare_texts(read_text_dir(cfg.text_dir), workdir, config)
-  return build(_source_units(cfg.sources, cfg.cache_dir), workdir, cfg)
+  return build(_source_units(cfg.sources, cfg.cache_dir, cfg.dev_sources), workdir, cfg)
 
 
 def read_text_dir(text_dir: str) -> dict[str, list[str]]:
