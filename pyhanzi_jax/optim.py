@@ -5,7 +5,11 @@ paths ('encoder/.*' freezes the whole encoder, its embedding included). The opti
 `optax.partition` of the trainable optimizer and `optax.set_to_zero()`, so a frozen leaf gets
 no update and no optimizer state (`optax.masked` alone would still allocate Adam moments and let
 raw gradients through). Clipping and weight decay live inside the trainable branch, so the
-global norm is taken over trainable gradients only.
+global norm is taken over trainable gradients only. Gradients are taken, and accumulated over
+micro-batches, for the trainable leaves only (`trainable_only`).
+
+One call of the optimizer is one update and one trainer step: the schedule is built for
+`num_steps` updates, and gradient accumulation happens inside the train step (train.py).
 """
 from __future__ import annotations
 
@@ -62,9 +66,29 @@ def describe_labels(params, labels) -> str:
   return '\n'.join(lines)
 
 
+def trainable_only(tree, labels):
+  """`tree` with its frozen leaves replaced by None (an empty subtree).
+
+  Differentiating with respect to this tree gives gradients of trainable leaves only, so a
+  frozen encoder gets no backward pass and no gradient accumulator.
+  """
+  return jax.tree.map(lambda x, lab: x if lab == TRAINABLE else None, tree, labels)
+
+
+def fill_frozen(trainable, full):
+  """The leaves of `trainable`, and those of `full` where `trainable` holds None."""
+  return jax.tree.map(lambda t, f: f if t is None else t, trainable, full,
+                      is_leaf=lambda x: x is None)
+
+
 def learning_rate_schedule(cfg, num_steps: int) -> optax.Schedule:
+  """The rate of each update by its 0-based count: step s (1-based) applies schedule(s - 1).
+
+  The decay ends on the last update: with cosine, step `num_steps` applies the floor,
+  alpha * peak.
+  """
   warmup = optax.linear_schedule(0.0, cfg.learning_rate, max(cfg.warmup_steps, 1))
-  decay_steps = max(num_steps - cfg.warmup_steps, 1)
+  decay_steps = max(num_steps - 1 - cfg.warmup_steps, 1)
   if cfg.schedule == 'cosine':
     decay = optax.cosine_decay_schedule(cfg.learning_rate, decay_steps, alpha=0.05)
   elif cfg.schedule == 'rsqrt':
@@ -78,7 +102,10 @@ def learning_rate_schedule(cfg, num_steps: int) -> optax.Schedule:
 
 
 def make_optimizer(cfg, num_steps: int, params) -> tuple[optax.GradientTransformation, Any]:
-  """Returns (optimizer, labels) for `config.optim`; labels mark each leaf frozen/trainable."""
+  """Returns (optimizer, labels) for `config.optim`; labels mark each leaf frozen/trainable.
+
+  The optimizer's schedule spans `num_steps` calls of its `update`, one per trainer step.
+  """
   trainable = optax.chain(
       optax.clip_by_global_norm(cfg.clip_norm) if cfg.clip_norm > 0 else optax.identity(),
       optax.adamw(learning_rate_schedule(cfg, num_steps), b1=cfg.b1, b2=cfg.b2,
@@ -86,11 +113,6 @@ def make_optimizer(cfg, num_steps: int, params) -> tuple[optax.GradientTransform
                   # No decay on biases, LayerNorm scales or embeddings' 1-d params.
                   mask=lambda p: jax.tree.map(lambda x: x.ndim > 1, p)),
   )
-  if cfg.grad_accum_steps > 1:
-    # Inside the trainable branch, so that its gradient accumulators, like Adam's moments,
-    # exist for trainable leaves only (wrapped around the partition it kept a copy of every
-    # frozen leaf too).
-    trainable = optax.MultiSteps(trainable, every_k_schedule=cfg.grad_accum_steps)
   labels = freeze_labels(params, cfg.frozen)
   tx = optax.partition({TRAINABLE: trainable, FROZEN: optax.set_to_zero()}, labels)
   return tx, labels

@@ -4,6 +4,11 @@ Data parallelism over a 1-d mesh axis 'data': parameters and optimizer state are
 batches are split along their leading axis. Every process holds its own rows of each global
 batch (`data/pipeline.py`) and `jax.make_array_from_process_local_data` assembles the global
 array, so the same train step runs unchanged on one process or many.
+
+`data_parallel(config.train.parallel, mesh)` picks how the trainer runs its step: `JitDataParallel`
+(jit over the mesh, any number of processes) or `PmapDataParallel` (`jax.pmap` over one process'
+devices, for launches that ask for it). Both answer the same four calls, so the training loop
+does not branch on the choice.
 """
 from __future__ import annotations
 
@@ -97,6 +102,12 @@ def data_sharded(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, P(DATA_AXIS))
 
 
+def to_host(tree):
+  """Device values -> numpy, also for arrays replicated over several processes."""
+  return jax.tree.map(lambda x: np.asarray(x.addressable_data(0)) if isinstance(x, jax.Array)
+                      else np.asarray(x), tree)
+
+
 def global_batch_array(mesh: Mesh, local_batch: dict[str, np.ndarray]):
   """This process' rows -> global jax.Arrays split over the 'data' axis of the mesh."""
   sharding = data_sharded(mesh)
@@ -112,7 +123,74 @@ def check_batch_size(global_batch: int) -> tuple[int, int]:
   return global_batch // processes, global_batch // devices
 
 
-# --- The pmap path (legacy launch style; same loss and gradient code as the jit path). ---
+# --- How the train step runs: jit over the mesh, or pmap ------------------------------------
+
+class JitDataParallel:
+  """The train step jitted over the mesh with explicit shardings; one process or many.
+
+  The state stays replicated over the mesh (NamedSharding), each batch is one global array split
+  along its rows, and XLA inserts the cross-device gradient sum itself.
+  """
+  axis_name = None  # The step needs no named axis.
+
+  def __init__(self, mesh: Mesh):
+    self.mesh = mesh
+
+  def compile(self, train_step):
+    """train_step(state, batch, rng) -> (state, sums), state donated."""
+    rep, data = replicated(self.mesh), data_sharded(self.mesh)
+    return jax.jit(train_step, in_shardings=(rep, data, rep), out_shardings=(rep, rep),
+                   donate_argnums=(0,))
+
+  def place_state(self, state):
+    return state  # Built and restored replicated over the mesh already.
+
+  def place_batch(self, local_batch: dict[str, np.ndarray]):
+    return global_batch_array(self.mesh, local_batch)
+
+  def unreplicate(self, tree):
+    """The step's output as checkpoints, the eval step and `to_host` take it: unchanged."""
+    return tree
+
+
+class PmapDataParallel:
+  """The train step under `jax.pmap` over this process' devices (single process only).
+
+  The state is stacked once per device, each batch is reshaped to [devices, rows / devices, ...],
+  and the step sums gradients over `axis_name` itself. Same loss and gradient code as the jit
+  path, and the same losses (tests/test_train.py).
+  """
+  axis_name = 'batch'
+
+  def __init__(self):
+    if jax.process_count() > 1:
+      raise ValueError("config.train.parallel='pmap' is single-process; use 'jit' on several "
+                       'processes')
+
+  def compile(self, train_step):
+    return jax.pmap(train_step, axis_name=self.axis_name, in_axes=(0, 0, None),
+                    donate_argnums=(0,))
+
+  def place_state(self, state):
+    return pmap_replicate(to_host(state))
+
+  def place_batch(self, local_batch: dict[str, np.ndarray]):
+    return pmap_shard(local_batch)
+
+  def unreplicate(self, tree):
+    return pmap_unreplicate(tree)
+
+
+def data_parallel(kind: str, mesh: Mesh) -> JitDataParallel | PmapDataParallel:
+  """The strategy for `config.train.parallel`: 'jit' or 'pmap'."""
+  if kind == 'jit':
+    return JitDataParallel(mesh)
+  if kind == 'pmap':
+    return PmapDataParallel()
+  raise ValueError(f"config.train.parallel must be 'jit' or 'pmap', got {kind!r}")
+
+
+# --- pmap's layouts --------------------------------------------------------------------------
 
 def pmap_shard(local_batch: dict[str, np.ndarray]):
   """[B, ...] -> [local_devices, B / local_devices, ...] numpy arrays for a pmapped step."""

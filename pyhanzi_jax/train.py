@@ -4,11 +4,15 @@ One trainer serves pretraining and fine-tuning: fine-tuning is the same loop wit
 `config.optim.init_from` (where the parameters come from) and `config.optim.frozen` (which
 parameter paths do not move). The loop reads top to bottom: set up devices and data, build or
 restore the state, then step, log, validate and checkpoint until `num_steps`.
+
+A step is one optimizer update. With `config.optim.grad_accum_steps = k` its batch holds k
+micro-batches of `config.train.batch_size` sentences, whose gradients the jitted step sums one
+micro-batch at a time before the update; the schedule, the logs and the checkpoints all count
+updates.
 """
 from __future__ import annotations
 
 import functools
-import json
 import os
 import signal
 import time
@@ -40,7 +44,7 @@ class TrainState:
   opt_state: Any       # No entries for frozen leaves (optax.set_to_zero is stateless).
 
 
-# --- Loss and metrics (shared by the jit and pmap steps) ---------------------------------------
+# --- Loss and metrics --------------------------------------------------------------------------
 
 def token_losses(logits, targets, label_smoothing: float):
   """Per-token (smoothed loss, nll): logits [B, T, V] float32, targets [B, T] -> 2 x [B, T].
@@ -124,52 +128,82 @@ def finalize_metrics(sums: dict[str, float], prefix: str) -> dict[str, float]:
 
 
 def grads_and_metrics(params, batch, rng, *, model, labels, label_smoothing):
-  """Gradients of the summed loss, and metric sums, for one (shard of a) batch.
+  """Gradients of the summed loss, and metric sums, for one (shard of a) batch [B, T].
 
-  Frozen leaves enter through `stop_gradient`, so autodiff never builds the backward pass of a
-  frozen encoder at all, not just discards its result. Returning the *sum* (not the mean) lets
-  the pmap path add shards before dividing by the global token count, exactly like the jit path.
+  The gradients are taken with respect to the trainable leaves only (None at frozen ones), so
+  autodiff never builds the backward pass of a frozen encoder at all, not just discards its
+  result. Returning the *sum* (not the mean) lets micro-batches and devices be added up before
+  dividing by the total token count.
   """
-  def loss_fn(params):
-    params = jax.tree.map(
-        lambda p, lab: jax.lax.stop_gradient(p) if lab == optim.FROZEN else p, params, labels)
-    logits = model.apply({'params': params}, batch['inputs'], batch['targets'], train=True,
-                         rngs={'dropout': rng})
+  def loss_fn(trainable):
+    logits = model.apply({'params': optim.fill_frozen(trainable, params)}, batch['inputs'],
+                         batch['targets'], train=True, rngs={'dropout': rng})
     smoothed, nll = token_losses(logits, batch['targets'], label_smoothing)
     sums = metric_sums(logits, batch['targets'], smoothed, nll)
     return sums['loss_sum'], sums
 
-  grads, sums = jax.grad(loss_fn, has_aux=True)(params)
-  return grads, sums
+  return jax.grad(loss_fn, has_aux=True)(optim.trainable_only(params, labels))
+
+
+def micro_batches(batch, accum_steps: int):
+  """[accum_steps * R, T] -> [accum_steps, R, T]: micro-batch j holds rows j, k + j, 2k + j, ...
+
+  Every k consecutive rows go one to each micro-batch, so any device's or process' block of rows
+  (whole groups of k) holds its own share of every micro-batch: splitting moves no data between
+  devices, and micro-batch j is the same sentences however many devices share the batch.
+  """
+  return jax.tree.map(lambda x: x.reshape((-1, accum_steps) + x.shape[1:]).swapaxes(0, 1),
+                      batch)
+
+
+def accumulated_grads_and_metrics(params, batch, rng, *, accum_steps: int, **kwargs):
+  """`grads_and_metrics` summed over the `accum_steps` micro-batches of `batch`.
+
+  A `lax.scan` runs one micro-batch at a time, so only one micro-batch's activations are live;
+  the carry is the running sum of trainable gradients. Micro-batch j draws its dropout from
+  fold_in(rng, j).
+  """
+  if accum_steps == 1:
+    return grads_and_metrics(params, batch, rng, **kwargs)
+  micro = micro_batches(batch, accum_steps)
+
+  def add_one(acc, xs):
+    one_batch, j = xs
+    out = grads_and_metrics(params, one_batch, jax.random.fold_in(rng, j), **kwargs)
+    return jax.tree.map(jnp.add, acc, out), None
+
+  shapes = jax.eval_shape(functools.partial(grads_and_metrics, **kwargs), params,
+                          jax.tree.map(lambda x: x[0], micro), rng)
+  zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+  return jax.lax.scan(add_one, zeros, (micro, jnp.arange(accum_steps)))[0]
 
 
 def apply_gradients(state: TrainState, grads, tokens, tx) -> tuple[TrainState, jax.Array]:
+  """One optimizer update with the mean gradient `grads / tokens` (grads of trainable leaves)."""
   grads = jax.tree.map(lambda g: g / jnp.maximum(tokens, 1.0), grads)
-  updates, opt_state = tx.update(grads, state.opt_state, state.params)
+  zeros = jax.tree.map(jnp.zeros_like, state.params)  # For set_to_zero; XLA drops them.
+  updates, opt_state = tx.update(optim.fill_frozen(grads, zeros), state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
   return state.replace(step=state.step + 1, params=params, opt_state=opt_state), grads
 
 
-def make_train_step(model, tx, labels, label_smoothing: float) -> Callable:
-  """train_step(state, batch, rng) -> (state, metric sums) for jit over a mesh."""
+def make_train_step(model, tx, labels, label_smoothing: float, accum_steps: int = 1,
+                    axis_name: str | None = None) -> Callable:
+  """train_step(state, batch, rng) -> (state after one update, metric sums).
+
+  `batch` holds inputs/targets [accum_steps * rows, length] (see `micro_batches`). Under jit
+  over a mesh, XLA adds the gradients across devices; under `jax.pmap` (`axis_name` set) each
+  device draws its own dropout and the step sums gradients and metrics over `axis_name` itself.
+  """
   def train_step(state, batch, rng):
     rng = jax.random.fold_in(rng, state.step)
-    grads, sums = grads_and_metrics(state.params, batch, rng, model=model, labels=labels,
-                                    label_smoothing=label_smoothing)
-    state, grads = apply_gradients(state, grads, sums['tokens'], tx)
-    sums['grad_norm'] = optax.tree.norm(grads)
-    return state, sums
-  return train_step
-
-
-def make_pmap_train_step(model, tx, labels, label_smoothing: float,
-                         axis_name: str = 'batch') -> Callable:
-  """The same step for `jax.pmap`: shard sums are added across devices before dividing."""
-  def train_step(state, batch, rng):
-    rng = jax.random.fold_in(jax.random.fold_in(rng, state.step), jax.lax.axis_index(axis_name))
-    grads, sums = grads_and_metrics(state.params, batch, rng, model=model, labels=labels,
-                                    label_smoothing=label_smoothing)
-    grads, sums = jax.lax.psum((grads, sums), axis_name)
+    if axis_name:
+      rng = jax.random.fold_in(rng, jax.lax.axis_index(axis_name))
+    grads, sums = accumulated_grads_and_metrics(
+        state.params, batch, rng, accum_steps=accum_steps, model=model, labels=labels,
+        label_smoothing=label_smoothing)
+    if axis_name:
+      grads, sums = jax.lax.psum((grads, sums), axis_name)
     state, grads = apply_gradients(state, grads, sums['tokens'], tx)
     sums['grad_norm'] = optax.tree.norm(grads)
     return state, sums
@@ -186,14 +220,8 @@ def make_eval_step(model) -> Callable:
 
 # --- Setup helpers ----------------------------------------------------------------------------
 
-def load_vocabs(data_dir: str) -> tuple[vocab_lib.Vocab, vocab_lib.Vocab]:
-  paths = [os.path.join(data_dir, 'vocab', f) for f in ('pinyin.txt', 'hanzi.txt')]
-  for p in paths:
-    if not os.path.isfile(p):
-      raise FileNotFoundError(
-          f'{p} not found: config.data.dir={data_dir!r} is not prepared data. Run '
-          f'`python -m pyhanzi_jax.main --config=configs/prepare.py --workdir={data_dir}` first.')
-  return vocab_lib.Vocab.load(paths[0]), vocab_lib.Vocab.load(paths[1])
+# tests/conftest.py still imports it from here.
+load_vocabs = vocab_lib.load_vocabs
 
 
 def initial_params(config, model_config, rng, hanzi_vocab: vocab_lib.Vocab):
@@ -220,12 +248,6 @@ def initial_params(config, model_config, rng, hanzi_vocab: vocab_lib.Vocab):
                      'fine-tune with the pretraining run\'s model settings')
   logging.info('initialised parameters from %s', where)
   return jax.tree.map(jnp.asarray, loaded)
-
-
-def _host(tree):
-  """Device values -> numpy, also for arrays replicated over several processes."""
-  return jax.tree.map(lambda x: np.asarray(x.addressable_data(0)) if isinstance(x, jax.Array)
-                      else np.asarray(x), tree)
 
 
 def _add(acc, sums):
@@ -285,17 +307,21 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
       f.write(config.to_json_best_effort(indent=2))
 
   # Data and model.
-  pinyin_vocab, hanzi_vocab = load_vocabs(config.data.dir)
+  pinyin_vocab, hanzi_vocab = vocab_lib.load_vocabs(config.data.dir)
   model_config = model_lib.ModelConfig.from_config(config.model, len(pinyin_vocab),
                                                    len(hanzi_vocab))
   if config.data.max_len > model_config.max_len:
     raise ValueError(f'config.data.max_len={config.data.max_len} exceeds '
                      f'config.model.max_len={model_config.max_len}')
   model = model_lib.Transformer(model_config)
+  accum_steps = config.optim.grad_accum_steps
+  if accum_steps < 1:
+    raise ValueError(f'config.optim.grad_accum_steps={accum_steps} must be at least 1')
   process_rows, device_rows = parallel.check_batch_size(config.train.batch_size)
   train_split = pipeline.load_train_mixture(config.data.dir, config.data.train_corpus)
+  # The batch of step s holds all its micro-batches, so it stays a function of (seed, s).
   batches = pipeline.TrainBatches(
-      train_split, config.train.batch_size,
+      train_split, config.train.batch_size * accum_steps,
       pipeline.parse_buckets(config.data.length_buckets, config.data.max_len),
       seed=config.seed, process_index=jax.process_index(), process_count=jax.process_count(),
       abbrev=pipeline.AbbrevTable.from_vocab(pinyin_vocab),
@@ -309,23 +335,30 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   eval_corpora = [c.strip() for c in config.data.eval_corpora.split(',') if c.strip()]
   eval_splits = {c: pipeline.load_split(config.data.dir, c, 'valid') for c in eval_corpora}
   metric_names = ['loss', 'nll', 'token_acc', 'tf_sent_acc'] + (
-      ['char_acc', 'sent_acc'] if config.train.eval_decode_sentences else [])
+      ['greedy_char_acc', 'greedy_sent_acc'] if config.train.eval_decode_sentences else [])
   valid_best = [f'{c}/{m}' for c in eval_corpora for m in metric_names]
   if config.train.best_metric not in valid_best:  # Fail now, not at the first validation.
     raise ValueError(f'config.train.best_metric={config.train.best_metric!r} is not computed by '
                      f'this config; choose one of {valid_best}')
   logging.info('%d processes, %d devices: global batch %d, %d rows per process, %d per device; '
-               '%d training sentences', jax.process_count(), jax.device_count(),
-               config.train.batch_size, process_rows, device_rows, len(train_split))
+               '%d micro-batch(es) per update; %d training sentences', jax.process_count(),
+               jax.device_count(), config.train.batch_size, process_rows, device_rows,
+               accum_steps, len(train_split))
 
   # State: fresh (or from init_from), then replaced by the latest checkpoint if there is one.
   rng = jax.random.key(config.seed)
   init_rng, dropout_rng = jax.random.split(rng)
   params = initial_params(config, model_config, init_rng, hanzi_vocab)
-  tx, labels = optim.make_optimizer(config.optim, config.train.num_steps, params)
+  num_steps = config.train.num_steps
+  tx, labels = optim.make_optimizer(config.optim, num_steps, params)
+  learning_rate = optim.learning_rate_schedule(config.optim, num_steps)
   logging.info('parameters (frozen: %r):\n%s', config.optim.frozen,
                optim.describe_labels(params, labels))
   mesh = parallel.make_mesh()
+  # How the train step runs (config.train.parallel): `devices` places the state and batches
+  # and compiles the step; `devices.unreplicate` hands the state back as the eval step,
+  # checkpoints and logs take it.
+  devices = parallel.data_parallel(config.train.parallel, mesh)
   replicated = parallel.replicated(mesh)
   params = jax.device_put(params, replicated)
   state = jax.jit(lambda p: TrainState(step=jnp.int32(0), params=p, opt_state=tx.init(p)),
@@ -336,30 +369,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   restored = checkpointer.restore_latest(ckpt_lib.abstract_like(state, replicated))
   if restored is not None:
     state, _ = restored
-    logging.info('resumed from %s/checkpoints at step %d', workdir, int(_host(state.step)))
-  start_step = int(_host(state.step))
+    logging.info('resumed from %s/checkpoints at step %d', workdir,
+                 int(parallel.to_host(state.step)))
+  start_step = int(parallel.to_host(state.step))
 
   # Steps.
-  train_step = make_train_step(model, tx, labels, config.optim.label_smoothing)
-  if config.train.parallel == 'jit':
-    data_sharding = parallel.data_sharded(mesh)
-    p_train_step = jax.jit(train_step, in_shardings=(replicated, data_sharding, replicated),
-                           out_shardings=(replicated, replicated), donate_argnums=(0,))
-    to_device = lambda b: parallel.global_batch_array(mesh, b)
-  elif config.train.parallel == 'pmap':
-    if jax.process_count() > 1:
-      raise ValueError("config.train.parallel='pmap' is single-process here; use 'jit' on pods")
-    p_train_step = jax.pmap(
-        make_pmap_train_step(model, tx, labels, config.optim.label_smoothing),
-        axis_name='batch', in_axes=(0, 0, None), donate_argnums=(0,))
-    state = parallel.pmap_replicate(_host(state))
-    to_device = parallel.pmap_shard
-  else:
-    raise ValueError(f"config.train.parallel must be 'jit' or 'pmap', got "
-                     f'{config.train.parallel!r}')
-  p_eval_step = jax.jit(make_eval_step(model), in_shardings=(replicated, parallel.data_sharded(mesh)),
+  p_train_step = devices.compile(make_train_step(
+      model, tx, labels, config.optim.label_smoothing, accum_steps, devices.axis_name))
+  state = devices.place_state(state)
+  p_eval_step = jax.jit(make_eval_step(model),
+                        in_shardings=(replicated, parallel.data_sharded(mesh)),
                         out_shardings=replicated)
-  unreplicate = (parallel.pmap_unreplicate if config.train.parallel == 'pmap' else (lambda s: s))
 
   table = (candidates_lib.CandidateTable(pinyin_vocab, hanzi_vocab)
            if config.train.eval_decode_sentences else None)
@@ -372,10 +392,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                                      config.train.eval_batches, jax.process_index(),
                                      jax.process_count()):
         acc = _add(acc, p_eval_step(state_params, parallel.global_batch_array(mesh, b)))
-      out.update(finalize_metrics(_host(acc), corpus))
+      out.update(finalize_metrics(parallel.to_host(acc), corpus))
       if config.train.eval_decode_sentences:
         out.update({f'{corpus}/{k}': v for k, v in evaluate_lib.decoded_accuracy(
-            model, _host(state_params), split, pinyin_vocab, hanzi_vocab,
+            model, parallel.to_host(state_params), split, pinyin_vocab, hanzi_vocab,
             max_sentences=config.train.eval_decode_sentences,
             max_len=config.data.max_len, table=table).items()})
     logging.info('eval at step %d: %s', step,
@@ -383,17 +403,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     return out
 
   writer = metric_writers.MetricWriter(workdir)
-  num_steps = config.train.num_steps
-  acc, t0, tokens_since, last_metrics = None, time.time(), 0.0, {}
+  acc, t0, last_metrics = None, time.time(), {}
   t_start, steps_timed = time.time(), 0
   logging.info('training steps %d..%d', start_step, num_steps)
   with _Preemption() as preemption:
     for step in range(start_step + 1, num_steps + 1):
       batch = batches.batch(step - 1)
-      state, sums = p_train_step(state, to_device(batch), dropout_rng)
+      state, sums = p_train_step(state, devices.place_batch(batch), dropout_rng)
       acc = _add(acc, sums)
       if step % config.train.log_every == 0 or step == num_steps:
-        host = _host(unreplicate(acc) if config.train.parallel == 'pmap' else acc)
+        host = parallel.to_host(devices.unreplicate(acc))
         n_logged = (step - 1) % config.train.log_every + 1
         if not np.isfinite(host['loss_sum']):
           raise FloatingPointError(
@@ -404,7 +423,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         last_metrics = finalize_metrics(host, 'train')
         last_metrics.update({
             'train/grad_norm': host['grad_norm'] / n_logged,
-            'train/learning_rate': float(optim.learning_rate_schedule(config.optim, num_steps)(step)),
+            'train/learning_rate': float(learning_rate(step - 1)),  # What update `step` applied.
             'train/tokens_per_sec': host['tokens'] / max(elapsed, 1e-9),
         })
         writer.write(step, last_metrics)
@@ -414,14 +433,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                                              time.time() - t_start, steps_timed), flush=True)
         acc, t0 = None, time.time()
       if step % config.train.eval_every == 0 or step == num_steps:
-        eval_metrics = evaluate(step, unreplicate(state).params)
+        eval_metrics = evaluate(step, devices.unreplicate(state).params)
         writer.write(step, eval_metrics)
         last_metrics.update(eval_metrics)
-        checkpointer.save_if_best(step, unreplicate(state), eval_metrics)
+        checkpointer.save_if_best(step, devices.unreplicate(state), eval_metrics)
         t0 = time.time()
       stop = preemption.stop_at(step)
       if step % config.train.checkpoint_every == 0 or step == num_steps or stop:
-        checkpointer.save(step, unreplicate(state), force=True)
+        checkpointer.save(step, devices.unreplicate(state), force=True)
       if stop:
         logging.warning('SIGTERM: saved step %d; stopping. Run the same command to resume.', step)
         break
@@ -431,7 +450,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     # Every process takes part in the orbax restore (it meets the others at barriers; process 0
     # alone would wait forever); only process 0 writes the bundle.
     best = ckpt_lib.restore_params_from_workdir(workdir, ckpt_lib.abstract_like(
-        _host(unreplicate(state).params)))
+        parallel.to_host(devices.unreplicate(state).params)))
     if is_main:
       export_dir = os.path.join(workdir, 'export')
       ckpt_lib.export_bundle(export_dir, best[0], model_config, pinyin_vocab, hanzi_vocab,

@@ -1,4 +1,5 @@
 """Fine-tuning with the encoder frozen: bit-identical encoder, no optimizer state, less work."""
+import json
 import logging
 import os
 
@@ -13,6 +14,8 @@ from pyhanzi_jax import config_defaults
 from pyhanzi_jax import model as model_lib
 from pyhanzi_jax import optim
 from pyhanzi_jax import train
+from pyhanzi_jax.data import pipeline
+from pyhanzi_jax.data import vocab as vocab_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -43,17 +46,20 @@ def pretrained(tmp_path_factory):
 
 
 def _params(workdir, config):
-  pv, hv = train.load_vocabs(config.data.dir)
+  pv, hv = vocab_lib.load_vocabs(config.data.dir)
   mc = model_lib.ModelConfig.from_config(config.model, len(pv), len(hv))
   abstract = jax.eval_shape(lambda: model_lib.init_params(mc, jax.random.key(0)))
   return ckpt_lib.restore_params_from_workdir(workdir, abstract)[0]
 
 
 def test_frozen_encoder_is_bit_identical_and_decoder_moves(pretrained, tmp_path, caplog):
-  config = _finetune_config(pretrained, **{'train.num_steps': 20})
+  # Validation decodes a few sentences too: the best checkpoint is picked by greedy accuracy.
+  config = _finetune_config(pretrained, **{
+      'train.num_steps': 20, 'train.eval_decode_sentences': 4,
+      'train.best_metric': 'domain/greedy_char_acc'})
   before = _params(pretrained, config)
   with caplog.at_level(logging.INFO):
-    train.train_and_evaluate(config, str(tmp_path))
+    metrics = train.train_and_evaluate(config, str(tmp_path))
   after = _params(str(tmp_path), config)
   for a, b in zip(jax.tree.leaves(before['encoder']), jax.tree.leaves(after['encoder'])):
     np.testing.assert_array_equal(a, b)
@@ -62,11 +68,18 @@ def test_frozen_encoder_is_bit_identical_and_decoder_moves(pretrained, tmp_path,
   assert all(moved), f'{moved.count(False)} decoder leaves did not change'
   # The start-up log shows what is frozen.
   assert 'encoder/' in caplog.text and 'FROZEN' in caplog.text
+  # Greedy-decoding accuracies are named apart from the teacher-forced ones, in metrics.jsonl
+  # (and TensorBoard) as in what the trainer returns.
+  with open(tmp_path / 'metrics.jsonl') as f:
+    logged = set().union(*(json.loads(line) for line in f))
+  for corpus in ('domain', 'general'):
+    for name in ('greedy_char_acc', 'greedy_sent_acc', 'token_acc', 'tf_sent_acc'):
+      assert f'{corpus}/{name}' in metrics and f'{corpus}/{name}' in logged
 
 
 def _state_for(frozen, **overrides):
   config = _finetune_config('', **{'optim.frozen': frozen, **overrides})
-  pv, hv = train.load_vocabs(config.data.dir)
+  pv, hv = vocab_lib.load_vocabs(config.data.dir)
   mc = model_lib.ModelConfig.from_config(config.model, len(pv), len(hv))
   params = model_lib.init_params(mc, jax.random.key(0))
   tx, labels = optim.make_optimizer(config.optim, 100, params)
@@ -77,18 +90,35 @@ def _nbytes(tree):
   return sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(tree))
 
 
+def _batch(rows, length=32):
+  split = pipeline.load_split(_finetune_config('').data.dir, 'domain', 'train')
+  src, tgt = split.rows(np.arange(rows), length)
+  return {'inputs': src, 'targets': tgt}
+
+
+def _accumulated(mc, params, labels, batch, accum):
+  """(gradients, metric sums) of `batch` summed over `accum` micro-batches."""
+  return train.accumulated_grads_and_metrics(
+      params, batch, jax.random.key(0), accum_steps=accum, model=model_lib.Transformer(mc),
+      labels=labels, label_smoothing=0.1)
+
+
 @pytest.mark.parametrize('accum', [1, 4])
-def test_frozen_leaves_have_no_optimizer_state(accum):
-  _, params, tx, _ = _state_for('encoder/.*', **{'optim.grad_accum_steps': accum})
-  _, _, tx_full, _ = _state_for('', **{'optim.grad_accum_steps': accum})
-  frozen_state = _nbytes(tx.init(params))
-  full_state = _nbytes(tx_full.init(params))
+def test_frozen_leaves_have_no_optimizer_state_and_no_accumulator(accum):
+  mc, params, tx, labels = _state_for('encoder/.*', **{'optim.grad_accum_steps': accum})
+  _, _, tx_full, labels_full = _state_for('', **{'optim.grad_accum_steps': accum})
   decoder, encoder = _nbytes(params['decoder']), _nbytes(params['encoder'])
-  # Adam keeps two moments per trainable parameter, gradient accumulation (optax.MultiSteps) a
-  # running sum, plus a few scalar counters.
-  per = 2 + (accum > 1)
-  assert per * decoder <= frozen_state < per * decoder + 1024
-  assert per * (decoder + encoder) <= full_state < per * (decoder + encoder) + 1024
+  # Adam keeps two moments per trainable parameter, plus a few scalar counters; accumulation
+  # adds nothing to the optimizer state.
+  assert 2 * decoder <= _nbytes(tx.init(params)) < 2 * decoder + 1024
+  assert 2 * (decoder + encoder) <= _nbytes(tx_full.init(params)) < 2 * (decoder + encoder) + 1024
+  # The running sum that the step carries over the micro-batches (its gradients) has one entry
+  # per trainable parameter.
+  batch = _batch(16 * accum)
+  for lab, trainable in ((labels, decoder), (labels_full, decoder + encoder)):
+    grads, _ = jax.eval_shape(lambda p, b, lab=lab: _accumulated(mc, p, lab, b, accum),
+                              params, batch)
+    assert _nbytes(grads) == trainable
 
 
 def test_frozen_step_compiles_to_less_work():
@@ -110,20 +140,22 @@ def test_a_pattern_that_matches_nothing_is_an_error():
     _state_for('encodr/.*')
 
 
-def test_gradient_accumulation_applies_the_mean_gradient_to_trainable_leaves_only():
-  # No warmup: the first update has a learning rate above 0.
-  _, params, tx_accum, _ = _state_for('encoder/.*', **{'optim.grad_accum_steps': 2,
-                                                       'optim.warmup_steps': 0})
-  _, _, tx_once, _ = _state_for('encoder/.*', **{'optim.warmup_steps': 0})
-  g1 = jax.tree.map(lambda p: jnp.full_like(p, 0.01), params)
-  g2 = jax.tree.map(lambda p: jnp.full_like(p, -0.03), params)
-  state = tx_accum.init(params)
-  updates, state = tx_accum.update(g1, state, params)
-  assert all(not np.any(u) for u in jax.tree.leaves(updates))  # A micro-step: no update yet.
-  updates, state = tx_accum.update(g2, state, params)
-  mean = jax.tree.map(lambda a, b: (a + b) / 2, g1, g2)
-  want, _ = tx_once.update(mean, tx_once.init(params), params)
-  for got, ref in zip(jax.tree.leaves(updates), jax.tree.leaves(want)):
-    np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-9)
-  assert all(not np.any(u) for u in jax.tree.leaves(updates['encoder']))
-  assert any(np.any(u) for u in jax.tree.leaves(updates['decoder']))
+def test_gradient_accumulation_sums_the_whole_batch_into_one_update_of_trainable_leaves():
+  """k micro-batches give the gradient of the whole batch (no dropout in the tiny model), and
+  one step with them is one update: the step count moves by 1, the encoder not at all."""
+  mc, params, tx, labels = _state_for('encoder/.*', **{'optim.warmup_steps': 0})
+  batch = _batch(32)
+  whole = jax.jit(lambda p, b: _accumulated(mc, p, labels, b, 1))(params, batch)
+  split = jax.jit(lambda p, b: _accumulated(mc, p, labels, b, 4))(params, batch)
+  assert not jax.tree.leaves(split[0]['encoder'])  # No gradient taken for frozen leaves.
+  for got, want in zip(jax.tree.leaves(split), jax.tree.leaves(whole)):
+    np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6)
+
+  state = train.TrainState(step=jnp.int32(0), params=params, opt_state=tx.init(params))
+  step = jax.jit(train.make_train_step(model_lib.Transformer(mc), tx, labels, 0.1, 4))
+  after, sums = step(state, batch, jax.random.key(0))
+  assert int(after.step) == 1 and float(sums['tokens']) == float(whole[1]['tokens'])
+  for a, b in zip(jax.tree.leaves(params['encoder']), jax.tree.leaves(after.params['encoder'])):
+    np.testing.assert_array_equal(a, b)
+  assert all(not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(params['decoder']),
+                                                      jax.tree.leaves(after.params['decoder'])))

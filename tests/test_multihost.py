@@ -27,6 +27,7 @@ from pyhanzi_jax import optim
 from pyhanzi_jax import parallel
 from pyhanzi_jax import train
 from pyhanzi_jax.data import pipeline
+from pyhanzi_jax.data import vocab as vocab_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS = 4
@@ -81,7 +82,7 @@ def _losses(workdir):
 
 def _abstract_state(config):
   """Shapes of the TrainState, replicated over this (single) process' 8 devices."""
-  pv, hv = train.load_vocabs(config.data.dir)
+  pv, hv = vocab_lib.load_vocabs(config.data.dir)
   mc = model_lib.ModelConfig.from_config(config.model, len(pv), len(hv))
   def init():
     params = model_lib.init_params(mc, jax.random.key(0))
@@ -209,7 +210,7 @@ def test_processes_read_disjoint_rows_of_the_same_global_batch():
   """Row i of a global batch is the same sentence, abbreviated the same way, for any number of
   processes: the precondition for 2 x 1 == 1 x 2 (and for resuming on another topology)."""
   config = tiny.get_config()
-  pinyin_vocab, _ = train.load_vocabs(config.data.dir)
+  pinyin_vocab, _ = vocab_lib.load_vocabs(config.data.dir)
   split = pipeline.load_split(config.data.dir, 'general', 'train')
   def batches(index, count):
     return pipeline.TrainBatches(

@@ -1,4 +1,5 @@
-"""The trainer on jitted steps: overfitting, compile-once, jit == pmap == 1 device, resume."""
+"""The trainer on jitted steps: overfitting, compile-once, jit == pmap == 1 device, resume,
+the learning rate with gradient accumulation."""
 import json
 import os
 import signal
@@ -12,10 +13,13 @@ import numpy as np
 import pytest
 
 from configs import tiny
+from pyhanzi_jax import checkpoint as ckpt_lib
 from pyhanzi_jax import model as model_lib
 from pyhanzi_jax import optim
+from pyhanzi_jax import parallel
 from pyhanzi_jax import train
 from pyhanzi_jax.data import pipeline
+from pyhanzi_jax.data import vocab as vocab_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -42,7 +46,7 @@ def _losses(workdir):
 
 def _step_setup(config, n_sentences):
   """A jitted train step on the first `n_sentences` of the fixture, outside the full loop."""
-  pv, hv = train.load_vocabs(config.data.dir)
+  pv, hv = vocab_lib.load_vocabs(config.data.dir)
   mc = model_lib.ModelConfig.from_config(config.model, len(pv), len(hv))
   model = model_lib.Transformer(mc)
   split = pipeline.load_split(config.data.dir, 'general', 'train')
@@ -161,6 +165,26 @@ def test_jit_and_pmap_on_8_devices_match_one_device(tmp_path):
   assert a[12] < a[1]
 
 
+def test_pmap_and_jit_steps_agree_with_accumulation():
+  """With accumulation the pmap step sums the same loss and gradients as the jit step."""
+  config = _tiny_config(**{'optim.grad_accum_steps': 2, 'optim.warmup_steps': 0})
+  model, tx, labels, state, batch = _step_setup(config, 32)
+  host_state = parallel.to_host(state)
+  out = {}
+  for kind in ('jit', 'pmap'):
+    devices = parallel.data_parallel(kind, parallel.make_mesh())
+    step = devices.compile(train.make_train_step(model, tx, labels, 0.0, 2, devices.axis_name))
+    replicated = jax.device_put(host_state, parallel.replicated(parallel.make_mesh()))
+    after, sums = step(devices.place_state(replicated), devices.place_batch(batch),
+                       jax.random.key(0))
+    out[kind] = parallel.to_host(devices.unreplicate((after, sums)))
+  (a_state, a_sums), (b_state, b_sums) = out['jit'], out['pmap']
+  assert int(a_state.step) == int(b_state.step) == 1
+  assert float(a_sums['tokens']) == float(np.sum(batch['targets'] != vocab_lib.PAD))
+  for k in a_sums:  # Loss, accuracy and the gradient's norm, over both micro-batches.
+    np.testing.assert_allclose(a_sums[k], b_sums[k], rtol=1e-5, err_msg=k)
+
+
 def _run(workdir, *extra, **kw):
   return subprocess.Popen(
       [sys.executable, '-m', 'pyhanzi_jax.main', '--config=configs/tiny.py', f'--workdir={workdir}',
@@ -172,9 +196,8 @@ def _run(workdir, *extra, **kw):
 
 
 def _final_params(workdir):
-  from pyhanzi_jax import checkpoint as ckpt_lib
   config = _tiny_config()
-  pv, hv = train.load_vocabs(config.data.dir)
+  pv, hv = vocab_lib.load_vocabs(config.data.dir)
   mc = model_lib.ModelConfig.from_config(config.model, len(pv), len(hv))
   abstract = jax.eval_shape(lambda: model_lib.init_params(mc, jax.random.key(0)))
   params, step, _ = ckpt_lib.restore_params_from_workdir(workdir, abstract)
@@ -240,3 +263,39 @@ def test_missing_data_dir_is_a_clear_error(tmp_path):
                      cwd=ROOT, capture_output=True, text=True)
   assert r.returncode == 1
   assert 'configs/prepare.py' in r.stderr and 'Traceback' not in r.stderr
+
+
+def test_with_accumulation_the_last_step_applies_the_floor_rate_and_logs_it(tmp_path):
+  """A trainer step is one optimizer update, so the schedule, built for num_steps updates, ends
+  at its floor on the last step, and train/learning_rate is the rate that step applied."""
+  steps, peak = 6, 3e-3
+  config = _tiny_config(**{
+      'optim.grad_accum_steps': 2, 'optim.warmup_steps': 2, 'optim.learning_rate': peak,
+      'optim.schedule': 'cosine', 'optim.clip_norm': 0.0, 'train.num_steps': steps,
+      'train.log_every': 1, 'train.eval_every': 1000, 'train.checkpoint_every': 1000})
+  train.train_and_evaluate(config, str(tmp_path))
+  with open(tmp_path / 'metrics.jsonl') as f:
+    logged = {r['step']: r['train/learning_rate'] for r in map(json.loads, f)
+              if 'train/learning_rate' in r}
+  assert sorted(logged) == list(range(1, steps + 1))
+  # The trainer's optimizer counted one update per step (Adam's count is its only int leaf).
+  _, tx, _, state, _ = _step_setup(config, 8)
+  checkpointer = ckpt_lib.Checkpointer(str(tmp_path), 2, config.train.best_metric)
+  saved, _ = checkpointer.restore_latest(ckpt_lib.abstract_like(
+      state, parallel.replicated(parallel.make_mesh())))
+  checkpointer.close()
+  counts = {int(x) for x in jax.tree.leaves(saved.opt_state) if x.dtype == jnp.int32}
+  assert int(saved.step) == steps and counts == {steps}, counts
+
+  # The rate each step applies, measured on the optimizer the trainer builds: under a constant
+  # gradient of 1, Adam's bias-corrected direction is 1 / (1 + eps) at every update, so a leaf
+  # without weight decay (1-d) moves by -learning_rate.
+  params = state.params
+  ones = jax.tree.map(jnp.ones_like, params)
+  one_d = next(i for i, p in enumerate(jax.tree.leaves(params)) if p.ndim == 1)
+  opt_state, applied = tx.init(params), []
+  for _ in range(steps):  # One update per trainer step.
+    updates, opt_state = tx.update(ones, opt_state, params)
+    applied.append(-float(jax.tree.leaves(updates)[one_d][0]))
+  np.testing.assert_allclose(applied[-1], 0.05 * peak, rtol=1e-5)  # Cosine's floor: alpha * peak.
+  np.testing.assert_allclose([logged[s] for s in range(1, steps + 1)], applied, rtol=1e-5)

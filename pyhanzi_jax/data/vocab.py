@@ -9,8 +9,6 @@ import hashlib
 import os
 from typing import Iterable, Sequence
 
-import numpy as np
-
 PAD, BOS, EOS, UNK = 0, 1, 2, 3
 SPECIALS = ('<pad>', '<s>', '</s>', '<unk>')
 
@@ -58,12 +56,20 @@ class Vocab:
   def id(self, token: str) -> int:
     return self.index.get(token, UNK)
 
-  def encode(self, tokens: Iterable[str]) -> np.ndarray:
-    return np.asarray([self.index.get(t, UNK) for t in tokens], dtype=np.int32)
-
   def decode(self, ids: Iterable[int]) -> list[str]:
     return [self.tokens[int(i)] for i in ids]
 
   def fingerprint(self) -> str:
     """A short hash of the token list; bundles record it to catch a mismatched vocab."""
     return hashlib.sha256('\n'.join(self.tokens).encode('utf-8')).hexdigest()[:16]
+
+
+def load_vocabs(data_dir: str | os.PathLike) -> tuple[Vocab, Vocab]:
+  """(pinyin, hanzi) vocabularies of a prepared data directory (DATA_DIR/vocab/*.txt)."""
+  paths = [os.path.join(data_dir, 'vocab', f) for f in ('pinyin.txt', 'hanzi.txt')]
+  for p in paths:
+    if not os.path.isfile(p):
+      raise FileNotFoundError(
+          f'{p} not found: {str(data_dir)!r} is not prepared data. Run '
+          f'`python -m pyhanzi_jax.main --config=configs/prepare.py --workdir={data_dir}` first.')
+  return Vocab.load(paths[0]), Vocab.load(paths[1])
