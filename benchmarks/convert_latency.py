@@ -1,6 +1,6 @@
 r"""What the word lexicon costs a typist: `Converter` latency with and without its paths.
 
-  .venv/bin/python benchmarks/convert_latency.py [--model pyhanzi_jax/release] [--syllables 10]
+  .venv/bin/python -m benchmarks.convert_latency [--model pyhanzi_jax/release] [--syllables 10]
 
 End to end through the public API (parsing, constraint tables, beam search, the lexicon's lattice
 and the model's re-scoring of its paths, re-ranking, rendering), on real validation sentences
@@ -17,24 +17,22 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
-
-from pyhanzi_jax import convert  # pylint: disable=g-import-not-at-top
+from pyhanzi_jax import convert
+from pyhanzi_jax import evaluate
 
 
 def sentences(data: str, corpus: str, syllables: int, count: int) -> list[str]:
   """The first `count` validation lines with at least `syllables` tokens, cut to that many."""
-  rows = convert.read_tsv(os.path.join(data, corpus, 'valid.tsv'))
+  rows = evaluate.read_tsv(os.path.join(data, corpus, 'valid.tsv'))
   out = [' '.join(py[:syllables]) for py, _ in rows if len(py) >= syllables]
   return out[:count]
 
 
 def main(argv=None):
   ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  ap.add_argument('--model', default=convert.RELEASE_MODEL)
+  ap.add_argument('--model', help='a bundle with a word list (default: the release model)')
   ap.add_argument('--data', default='data', help='prepared data directory')
   ap.add_argument('--corpus', default='general')
   ap.add_argument('--syllables', type=int, default=10)
@@ -43,16 +41,18 @@ def main(argv=None):
   args = ap.parse_args(argv)
 
   default = convert.Converter(args.model)
+  model = args.model or 'the release model'
   if default.lexicon is None:
-    ap.error(f'{args.model} has no lexicon: nothing to compare')
+    ap.error(f'{model} has no lexicon: nothing to compare')
   systems = {'beam alone': convert.Converter(args.model, lm_weight=0, lexicon_paths=0,
                                             lexicon_edits=0),
              'beam + re-rank': convert.Converter(args.model, lexicon_paths=0, lexicon_edits=0),
-             f'bundle default ({default.lexicon_paths} paths, {default.lexicon_edits} edits)':
+             f'bundle default ({default.settings.lexicon_paths} paths, '
+             f'{default.settings.lexicon_edits} edits)':
                  default}
   lines = sentences(args.data, args.corpus, args.syllables, max(args.repeats, 64 * args.batches))
-  print(f'model {args.model}, {args.syllables}-syllable {args.corpus} validation sentences, '
-        f'lm_weight {default.lm_weight}, load {os.getloadavg()[0]:.2f}')
+  print(f'model {model}, {args.syllables}-syllable {args.corpus} validation sentences, '
+        f'lm_weight {default.settings.lm_weight}, load {os.getloadavg()[0]:.2f}')
   for conv in systems.values():  # Compile every shape first: steady state only.
     conv.convert_batch(lines[:64])
     for line in lines[:3]:

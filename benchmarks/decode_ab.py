@@ -1,11 +1,11 @@
 """Decoding speed of pyhanzi_jax/decode.py + model.py against an older revision, in one process.
 
-  python benchmarks/decode_ab.py [--old db8c4d7] [--scoring candidates]
+  python -m benchmarks.decode_ab [--old db8c4d7] [--scoring candidates]
 
 Loads `pyhanzi_jax/decode.py` and `model.py` as they were at --old (via `git show`; the old
 decode.py imports the old model.py) beside the current ones, checks
 that both give the same sequences and scores on the same random batches (default model size,
-random parameters, 10 syllables, inputs of benchmarks/decode_latency.py), then times them
+random parameters, 10 syllables, the inputs of benchmarks/decode_latency.py), then times them
 interleaved: medians of 3 passes, wall and process CPU time (the fairer figure on a busy
 machine). benchmarks/RESULTS.md "After b20ae68" was measured this way.
 """
@@ -17,17 +17,15 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-sys.path.insert(0, os.path.join(ROOT, 'benchmarks'))
-
-import jax  # pylint: disable=g-import-not-at-top
+import jax
 import numpy as np
 
-import decode_latency as dl  # pylint: disable=g-import-not-at-top
-from configs import default as default_config  # pylint: disable=g-import-not-at-top
-from pyhanzi_jax import decode  # pylint: disable=g-import-not-at-top
-from pyhanzi_jax import model as model_lib  # pylint: disable=g-import-not-at-top
+from benchmarks import common
+from pyhanzi_jax import config_defaults
+from pyhanzi_jax import decode
+from pyhanzi_jax import model as model_lib
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # (batch, beam, batches)
 CASES = [(1, 1, 30), (64, 1, 4), (1, 4, 20), (64, 4, 3)]
@@ -55,13 +53,19 @@ def old_version(rev: str):
   return decode_old, model
 
 
+def searcher(decode_module):
+  """A decode module's search that takes `scoring`: `_beam_search`, or in revisions older than
+  it, `beam_search` itself."""
+  return getattr(decode_module, '_beam_search', decode_module.beam_search)
+
+
 def main():
   ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   ap.add_argument('--old', default='db8c4d7', help='git revision of the decode.py to compare')
   ap.add_argument('--scoring', default='candidates', help='beam_search scoring, for both')
   args = ap.parse_args()
-  config = model_lib.ModelConfig.from_config(default_config.get_config().model, dl.SRC_VOCAB,
-                                             dl.TGT_VOCAB)
+  config = model_lib.ModelConfig.from_config(config_defaults.get_config().model,
+                                             common.SRC_VOCAB, common.TGT_VOCAB)
   decode_old, model_old = old_version(args.old)
   old_config = model_old.ModelConfig(**{f: getattr(config, f) for f in
                                         model_old.ModelConfig.__dataclass_fields__})
@@ -72,12 +76,9 @@ def main():
   rng = np.random.default_rng(0)
   print(f'load average {os.getloadavg()[0]:.2f}', flush=True)
   for batch, beam, n in CASES:
-    data = [dl.make_batch(rng, batch, 10, True) for _ in range(n)]
-    k = max(c.shape[2] for _, c in data)
-    data = [(x, np.pad(c, ((0, 0), (0, 0), (0, k - c.shape[2])), constant_values=-1))
-            for x, c in data]
-    run = {v: (lambda d, m: lambda x, c: d.beam_search(m, params, x, beam_size=beam,
-                                                        constraints=c, scoring=scoring))(d, m)
+    data = common.same_width([common.random_batch(rng, batch, 10, True) for _ in range(n)])
+    run = {v: (lambda d, m: lambda x, c: searcher(d)(m, params, x, beam_size=beam,
+                                                     constraints=c, scoring=scoring))(d, m)
            for v, (d, m) in versions.items()}
     for x, c in data:  # Same answers (this also compiles both).
       (so, po), (sn, pn) = run['old'](x, c), run['new'](x, c)

@@ -2,18 +2,19 @@
 
 Random parameters (latency does not depend on what the model learned), the default config's
 shapes (emb 256, 3+3 layers, mlp 1024) with a 7,000-character target vocabulary and a
-500-token pinyin vocabulary. For 10- and 20-syllable inputs it measures, through the public
-`greedy_search` / `beam_search` calls (host-side padding included):
+500-token pinyin vocabulary. For 10- and 20-syllable inputs it measures, through the whole
+search (`decode._beam_search`, which `greedy_search` / `beam_search` call; host-side padding
+included):
 - batch 1: per-sentence latency p50 / p95 over distinct random sentences;
 - batch 64: sentences per second (median over batches);
 for unconstrained search, constrained search scoring the whole vocabulary then masking
 ('full'), and constrained search scoring only the candidates' rows of the output projection,
 laid out per sentence ('candidates_rows') or packed for the whole batch ('candidates_packed');
-the default 'candidates' picks one of the two per call.
-Candidate lists are random, ~22 per syllable on average and up to 150 (DESIGN.md).
+'candidates', what `beam_search` does, picks one of the two per call.
+Candidate lists are random, ~22 per syllable on average and up to 150 (shared/DESIGN.md).
 
-  .venv/bin/python benchmarks/decode_latency.py            # the full table (5-10 minutes)
-  .venv/bin/python benchmarks/decode_latency.py --quick    # 10 syllables, fewer repeats
+  .venv/bin/python -m benchmarks.decode_latency            # the full table (5-10 minutes)
+  .venv/bin/python -m benchmarks.decode_latency --quick    # 10 syllables, fewer repeats
 
 `--floor` adds what bounds batch 1 from below: the decoder's weight matrices read once per
 step. It times the step's matrix-vector products alone (a chain through every decoder weight
@@ -32,60 +33,30 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import sys
 import time
 
+import jax
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
-
-import jax  # pylint: disable=g-import-not-at-top
-
-from configs import default as default_config  # pylint: disable=g-import-not-at-top
-from pyhanzi_jax import decode  # pylint: disable=g-import-not-at-top
-from pyhanzi_jax import model as model_lib  # pylint: disable=g-import-not-at-top
-from pyhanzi_jax.data.vocab import EOS  # pylint: disable=g-import-not-at-top
-import timing  # pylint: disable=g-import-not-at-top  (benchmarks/timing.py)
-
-SRC_VOCAB, TGT_VOCAB = 500, 7000
-
-
-def make_batch(rng, batch, syllables, constrained):
-  """Inputs [batch, syllables + 1] (EOS last) and constraints [batch, syllables + 1, k] or None."""
-  inputs = np.concatenate([rng.integers(4, SRC_VOCAB, (batch, syllables)),
-                           np.full((batch, 1), EOS)], axis=1).astype(np.int32)
-  if not constrained:
-    return inputs, None
-  counts = np.clip(np.round(rng.lognormal(np.log(15), 0.9, (batch, syllables))), 1, 150)
-  counts = counts.astype(int)
-  k = int(counts.max())
-  constraints = np.full((batch, syllables + 1, k), -1, np.int32)
-  constraints[:, -1, 0] = EOS
-  for b in range(batch):
-    for i in range(syllables):
-      constraints[b, i, :counts[b, i]] = rng.choice(np.arange(4, TGT_VOCAB), counts[b, i],
-                                                    replace=False)
-  return inputs, constraints
+from benchmarks import common
+from pyhanzi_jax import config_defaults
+from pyhanzi_jax import decode
+from pyhanzi_jax import model as model_lib
 
 
 def run(model, params, inputs, constraints, beam, scoring):
-  if beam == 1:
-    out = decode.greedy_search(model, params, inputs, constraints=constraints, scoring=scoring)
-  else:
-    out = decode.beam_search(model, params, inputs, beam_size=beam, constraints=constraints,
-                             scoring=scoring)
-  return jax.block_until_ready(out)
+  # Beam 1 is what greedy_search runs (it then drops the beam axis).
+  search = decode._beam_search  # pylint: disable=protected-access
+  return jax.block_until_ready(search(model, params, inputs, beam_size=beam,
+                                      constraints=constraints, scoring=scoring))
 
 
 def measure(model, params, rng, syllables, beam, mode, repeats, batches, big_batch):
   constrained = mode != 'unconstrained'
   scoring = 'full' if mode == 'unconstrained' else mode
   # Batch 1: distinct sentences, all with the same shapes (K padded to the largest).
-  singles = [make_batch(rng, 1, syllables, constrained) for _ in range(repeats)]
-  if constrained:
-    k = max(c.shape[2] for _, c in singles)
-    singles = [(x, np.pad(c, ((0, 0), (0, 0), (0, k - c.shape[2])), constant_values=-1))
-               for x, c in singles]
+  singles = common.same_width([common.random_batch(rng, 1, syllables, constrained)
+                               for _ in range(repeats)])
   for x, c in singles:  # Compile every shape bucket these sentences fall into.
     run(model, params, x, c, beam, scoring)
   lat, cpu = [], []
@@ -96,11 +67,8 @@ def measure(model, params, rng, syllables, beam, mode, repeats, batches, big_bat
     cpu.append(time.process_time() - t_cpu)
   lat = np.array(lat) * 1e3
   # Batch 64.
-  big = [make_batch(rng, big_batch, syllables, constrained) for _ in range(batches)]
-  if constrained:
-    k = max(c.shape[2] for _, c in big)
-    big = [(x, np.pad(c, ((0, 0), (0, 0), (0, k - c.shape[2])), constant_values=-1))
-           for x, c in big]
+  big = common.same_width([common.random_batch(rng, big_batch, syllables, constrained)
+                           for _ in range(batches)])
   for x, c in big:
     run(model, params, x, c, beam, scoring)
   times, big_cpu = [], []
@@ -148,9 +116,9 @@ def measure_floor(config, syllables, repeats=50):
 
   ws = [jax.device_put(w) for w in weights]
   x = jax.device_put(x0)
-  results = {'xla': timing.median_seconds(lambda: jax.block_until_ready(xla(x, ws)), repeats)
+  results = {'xla': common.median_seconds(lambda: jax.block_until_ready(xla(x, ws)), repeats)
              / syllables}
-  results['numpy'] = timing.median_seconds(
+  results['numpy'] = common.median_seconds(
       lambda: [chain(x0, weights, np.matmul) for _ in range(syllables)], repeats) / syllables
   try:
     import torch  # pylint: disable=g-import-not-at-top
@@ -162,7 +130,7 @@ def measure_floor(config, syllables, repeats=50):
   with torch.inference_mode():
     for n in (1, 2):
       torch.set_num_threads(n)
-      results[f'torch, {n} thread{"s" if n > 1 else ""}'] = timing.median_seconds(
+      results[f'torch, {n} thread{"s" if n > 1 else ""}'] = common.median_seconds(
           lambda: [chain(tx, tw, torch.matmul) for _ in range(syllables)], repeats) / syllables
   torch.set_num_threads(threads)
   return results
@@ -188,7 +156,7 @@ def main(argv=None):
   parser.add_argument('--syllables', default='10,20', help='comma-separated input lengths')
   parser.add_argument('--beams', default='1,4', help='comma-separated beam sizes (1 = greedy)')
   parser.add_argument('--modes', default='unconstrained,full,candidates_rows,candidates_packed',
-                      help="'unconstrained' or a decode.beam_search scoring: 'full', "
+                      help="'unconstrained' or a decode._beam_search scoring: 'full', "
                       "'candidates' (layout chosen per call), 'candidates_rows', "
                       "'candidates_packed'")
   parser.add_argument('--repeats', type=int, default=50, help='batch-1 sentences per row')
@@ -205,11 +173,13 @@ def main(argv=None):
   if args.quick:
     args.syllables, args.repeats, args.batches = '10', 20, 3
 
-  config = model_lib.ModelConfig.from_config(default_config.get_config().model, SRC_VOCAB,
-                                             TGT_VOCAB)
+  config = model_lib.ModelConfig.from_config(config_defaults.get_config().model,
+                                             common.SRC_VOCAB, common.TGT_VOCAB)
   params32 = model_lib.init_params(config, jax.random.key(0))
-  print(f'model: {model_lib.param_count(params32) / 1e6:.1f}M parameters, emb {config.emb_dim}, '
-        f'{config.enc_layers}+{config.dec_layers} layers, vocab {SRC_VOCAB}->{TGT_VOCAB}; '
+  count = sum(x.size for x in jax.tree.leaves(params32))
+  print(f'model: {count / 1e6:.1f}M parameters, emb {config.emb_dim}, '
+        f'{config.enc_layers}+{config.dec_layers} layers, '
+        f'vocab {common.SRC_VOCAB}->{common.TGT_VOCAB}; '
         f'jax {jax.__version__} on {jax.devices()[0].device_kind} '
         f'({os.cpu_count()} cpus); load average {os.getloadavg()[0]:.2f}')
   header = (f'| dtype    | syllables | search  | constraints / scoring    | b=1 p50 ms | b=1 p95 ms | '

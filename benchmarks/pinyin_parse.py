@@ -11,19 +11,15 @@ network. Their pinyin comes from pypinyin (lazy_pinyin, Style.NORMAL, ü as v), 
 Each form is parsed `--repeats` times; the median is reported, both cold (the per-run segment
 cache cleared before every pass, as for a stream of new text) and warm (cache kept).
 
-  python benchmarks/pinyin_parse.py                     # 3000 sentences, 7 repeats
-  python benchmarks/pinyin_parse.py --sentences=10000 --repeats=5
+  python -m benchmarks.pinyin_parse                     # 3000 sentences, 7 repeats
+  python -m benchmarks.pinyin_parse --sentences=10000 --repeats=5
 """
 import argparse
-import os
 import random
 import statistics
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import pypinyin  # pylint: disable=g-import-not-at-top
+import pypinyin
 from pypinyin import phrases_dict
 
 from pyhanzi_jax import pinyin

@@ -5,39 +5,37 @@ random token ids, same optimizer (AdamW + global-norm clipping), fp32, on this m
 Reports target tokens per second for each and their ratio: the two alternate for --rounds
 rounds of --steps timed steps (median per round), and the ratio is the median of the rounds'.
 
-  python benchmarks/train_throughput.py                 # default model size, batch 64 x 32
-  python benchmarks/train_throughput.py --rounds 5 --steps 10   # more alternations
-  python benchmarks/train_throughput.py --batch=128 --length=32 --model=emb_dim=512,mlp_dim=2048
+  python -m benchmarks.train_throughput                 # default model size, batch 64 x 32
+  python -m benchmarks.train_throughput --rounds 5 --steps 10   # more alternations
+  python -m benchmarks.train_throughput --batch=128 --length=32 --model=emb_dim=512,mlp_dim=2048
 
 Memory: XLA:CPU allocates the step's temporaries (~600 MB here) as one fresh mmap per call, so
 every step page-faults and zero-fills all of it (~150k faults/step, printed below). glibc's
 documented tunable `glibc.malloc.hugetlb=1` (transparent huge pages for malloc's mmaps) cuts that
 500-fold; --malloc_hugepages re-runs this script with it set, for both frameworks alike:
 
-  python benchmarks/train_throughput.py --malloc_hugepages  # GLIBC_TUNABLES=glibc.malloc.hugetlb=1
+  python -m benchmarks.train_throughput --malloc_hugepages  # GLIBC_TUNABLES=glibc.malloc.hugetlb=1
 
 On a GPU, add --mfu to print model FLOPs utilisation against --peak_tflops (bf16 dense peak).
 torch is only needed for the comparison: `pip install torch==2.13.0` (CPU build on this image).
 """
 import argparse
+import os
+import resource
 import statistics
 import sys
 import time
-import os
-import resource
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import jax  # pylint: disable=g-import-not-at-top
+import jax
 import jax.numpy as jnp
 import numpy as np
 
+from benchmarks import common
 from pyhanzi_jax import config_defaults
 from pyhanzi_jax import malloc
 from pyhanzi_jax import model as model_lib
 from pyhanzi_jax import optim
 from pyhanzi_jax import train
-import timing  # pylint: disable=g-import-not-at-top  (benchmarks/timing.py)
 
 
 def model_flops_per_token(mc, src_len, tgt_len) -> float:
@@ -139,7 +137,7 @@ def gemm_rates(shapes, with_torch: bool, repeats: int = 20):
 
   The step is mostly these products, so their speed in each framework bounds the step's ratio.
   """
-  median_seconds = lambda fn: timing.median_seconds(fn, repeats, warmup=2)
+  median_seconds = lambda fn: common.median_seconds(fn, repeats, warmup=2)
 
   rates = {}
   matmul = jax.jit(jnp.matmul)
@@ -176,7 +174,8 @@ def main():
                   help='re-run with GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (see the docstring)')
   args = ap.parse_args()
   if args.malloc_hugepages:
-    malloc.reexec_with_huge_pages([sys.executable] + sys.argv)
+    malloc.reexec_with_huge_pages([sys.executable, '-m', 'benchmarks.train_throughput',
+                                   *sys.argv[1:]])
   cfg = config_defaults.get_config()
   cfg.model.dropout_rate = 0.0  # Dropout RNG costs differ between frameworks; measure the math.
   cfg.model.dtype = args.dtype

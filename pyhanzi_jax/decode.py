@@ -8,10 +8,10 @@ Pinyin-constrained decoding (docs/DESIGN.md): the caller gives, for each source 
 target ids syllable i may be written as, `constraints` [batch, src_len, k] padded with -1. Step i
 may only emit those ids, and the step after the last source token may only emit EOS, so every
 output has exactly as many characters as the input has tokens. The step then scores only those
-rows of the output projection (`scoring='candidates'`, the default) instead of all of them
-(`scoring='full'`, which masks the full-vocabulary logits and gives the same result); the rows
-are packed per group of consecutive sentences, the group size chosen per call by a cost model
-(`_layout_candidates`).
+rows of the output projection instead of all of them; the rows are packed per group of
+consecutive sentences, the group size chosen per call by a cost model (`_layout_candidates`).
+`_beam_search` can force the layout or score the whole vocabulary and mask it (the same result,
+slower), which the tests and benchmarks/decode_latency.py compare against.
 
 Scores are log-probabilities of the whole sequence including EOS. Under constraints they are
 normalised over each step's candidates, i.e. log p(output | output obeys the constraints) as the
@@ -170,7 +170,7 @@ def _candidate_bucket(n: int) -> int:
   return _bucket(n, step)
 
 
-# beam_search's `scoring` -> how _layout_candidates lays the candidates out.
+# _beam_search's `scoring` -> how _layout_candidates lays the candidates out.
 _LAYOUTS = {'candidates': 'auto', 'candidates_rows': 'rows', 'candidates_packed': 'packed',
             'full': 'auto'}
 
@@ -348,8 +348,7 @@ def _prepare(model: Transformer, inputs, constraints, max_len, beam_size=1, layo
 
 
 def beam_search(model: Transformer, params, inputs, *, beam_size: int = 4, constraints=None,
-                max_len: Optional[int] = None, length_penalty: float = 0.6,
-                scoring: str = 'candidates'):
+                max_len: Optional[int] = None, length_penalty: float = 0.6):
   """n-best conversions of a batch of pinyin id sequences.
 
   Args:
@@ -363,16 +362,24 @@ def beam_search(model: Transformer, params, inputs, *, beam_size: int = 4, const
     max_len: most characters per output; default the input length (rounded up to a bucket).
     length_penalty: alpha of the brevity penalty used to rank hypotheses (has no effect on
       constrained search, whose hypotheses have equal lengths).
-    scoring: 'candidates' (score only the constraint rows of the output projection; the
-      layout of those rows is chosen per call, see _layout_candidates; 'candidates_rows' and
-      'candidates_packed' force one) or 'full' (score the whole vocabulary, then mask).
-      Same results; only speed differs.
 
   Returns (numpy arrays; the call waits for the result):
     sequences [batch, beam_size, L] int32 target ids without BOS/EOS, PAD after the end
       (L = max_len, or src_len when constrained and max_len is None);
     scores [batch, beam_size] float32 log-probabilities (EOS included), best first.
   """
+  return _beam_search(model, params, inputs, beam_size=beam_size, constraints=constraints,
+                      max_len=max_len, length_penalty=length_penalty, scoring='candidates')
+
+
+def _beam_search(model: Transformer, params, inputs, *, beam_size: int = 4, constraints=None,
+                 max_len: Optional[int] = None, length_penalty: float = 0.6,
+                 scoring: str = 'candidates'):
+  """beam_search with the constrained step's scoring chosen: 'candidates' (beam_search's:
+  only the constraint rows of the output projection, laid out as _layout_candidates chooses
+  per call), 'candidates_rows' or 'candidates_packed' (that layout forced), or 'full' (the
+  whole vocabulary scored, then masked). The same results; only speed differs, which is what
+  the tests and benchmarks/decode_latency.py use it for."""
   if scoring not in _LAYOUTS:
     raise ValueError(f'scoring must be one of {sorted(_LAYOUTS)}, got {scoring!r}')
   inputs, packed, max_len, s = _prepare(model, inputs, constraints, max_len, beam_size,
@@ -389,13 +396,13 @@ def beam_search(model: Transformer, params, inputs, *, beam_size: int = 4, const
 
 
 def greedy_search(model: Transformer, params, inputs, *, constraints=None,
-                  max_len: Optional[int] = None, scoring: str = 'candidates'):
+                  max_len: Optional[int] = None):
   """The single best-first-choice conversion: (sequences [batch, L], scores [batch]).
 
   Same arguments and conventions as `beam_search` (it is beam search with one beam).
   """
   sequences, scores = beam_search(model, params, inputs, beam_size=1, constraints=constraints,
-                                  max_len=max_len, scoring=scoring)
+                                  max_len=max_len)
   return sequences[:, 0], scores[:, 0]
 
 

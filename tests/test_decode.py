@@ -247,11 +247,11 @@ def test_candidate_layouts_score_like_full_vocab(tiny):
   rng = np.random.default_rng(5)
   inputs = _inputs(rng, 2, 6)
   constraints = _constraints(rng, 2, 6, 8)
-  seqs, scores = decode.beam_search(model, params, inputs, beam_size=3, constraints=constraints,
-                                    length_penalty=0.0, scoring='full')
+  seqs, scores = decode._beam_search(model, params, inputs, beam_size=3,
+                                     constraints=constraints, length_penalty=0.0, scoring='full')
   for scoring in ('candidates_rows', 'candidates_packed'):
-    s, sc = decode.beam_search(model, params, inputs, beam_size=3, constraints=constraints,
-                               length_penalty=0.0, scoring=scoring)
+    s, sc = decode._beam_search(model, params, inputs, beam_size=3, constraints=constraints,
+                                length_penalty=0.0, scoring=scoring)
     np.testing.assert_array_equal(s, seqs, err_msg=scoring)
     np.testing.assert_allclose(sc, scores, rtol=1e-5, atol=1e-5, err_msg=scoring)
 
@@ -295,8 +295,8 @@ def test_grouped_candidates_score_like_full_vocab(tiny, monkeypatch, groups):
   rng = np.random.default_rng(9)
   inputs = _inputs(rng, 4, 6)
   constraints = _constraints(rng, 4, 6, 8)
-  seqs, scores = decode.beam_search(model, params, inputs, beam_size=3, constraints=constraints,
-                                    scoring='full')
+  seqs, scores = decode._beam_search(model, params, inputs, beam_size=3,
+                                     constraints=constraints, scoring='full')
   monkeypatch.setitem(decode._LAYOUTS, 'candidates', groups)
   s, sc = decode.beam_search(model, params, inputs, beam_size=3, constraints=constraints)
   np.testing.assert_array_equal(s, seqs)
@@ -326,9 +326,9 @@ def test_constrained_output_obeys_constraints(tiny, seed, max_src, k, beam):
   inputs[:, :max_src] = _inputs(rng, 2, max_src)
   constraints = np.full((2, 8, 8), -1, np.int32)
   constraints[:, :, :k] = _constraints(rng, 2, 8, k)
-  seqs, scores = decode.beam_search(model, params, inputs, beam_size=beam,
-                                    constraints=constraints, length_penalty=0.0,
-                                    scoring='candidates_rows')  # One compiled shape.
+  seqs, scores = decode._beam_search(model, params, inputs, beam_size=beam,
+                                     constraints=constraints, length_penalty=0.0,
+                                     scoring='candidates_rows')  # One compiled shape.
   assert seqs.shape == (2, beam, 8)
   for b in range(2):
     n_src = int(np.sum((inputs[b] != PAD) & (inputs[b] != EOS)))
@@ -374,7 +374,7 @@ def test_rejects_bad_arguments(tiny):
     decode.greedy_search(model, params, np.ones((1, 4), np.int32),
                          constraints=np.ones((1, 3, 2), np.int32))
   with pytest.raises(ValueError, match='scoring'):
-    decode.beam_search(model, params, np.ones((1, 4), np.int32), scoring='fast')
+    decode._beam_search(model, params, np.ones((1, 4), np.int32), scoring='fast')
 
 
 def test_bfloat16_model_decodes(tiny):

@@ -6,21 +6,18 @@ Rows (all on the same domain and general test lines):
   all trainable     the same with --config.optim.frozen=''
   domain only       from scratch on the domain corpus, same steps
 
-  python benchmarks/finetune_table.py --pretrained=runs/pretrain_cpu --steps=200 \
+  python -m experiments.finetune_table --pretrained=runs/pretrain_cpu --steps=200 \
       --out=runs/finetune_table
 
 Prints a markdown table; each run's workdir and metrics stay under --out.
 """
 import argparse
-import json
 import os
 import statistics
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import jax
 
-import jax  # pylint: disable=g-import-not-at-top
-
+from experiments import common
 from pyhanzi_jax import checkpoint as ckpt_lib
 from pyhanzi_jax import config_defaults
 from pyhanzi_jax import evaluate
@@ -28,12 +25,13 @@ from pyhanzi_jax import model as model_lib
 from pyhanzi_jax import optim
 from pyhanzi_jax import train
 from pyhanzi_jax.data import pipeline
+from pyhanzi_jax.data import vocab as vocab_lib
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FINETUNE_CONFIG = os.path.join(common.ROOT, 'configs', 'finetune.py')
 
 
 def finetune_config(pretrained, steps, **fields):
-  c = config_defaults.load_sibling('finetune', os.path.join(ROOT, 'configs', 'x.py'))
+  c = config_defaults.load_sibling('finetune', FINETUNE_CONFIG)
   c.optim.init_from = pretrained
   c.train.num_steps = steps
   c.train.eval_every = steps
@@ -47,7 +45,7 @@ def finetune_config(pretrained, steps, **fields):
 
 
 def test_accuracy(config, workdir, n):
-  pv, hv = train.load_vocabs(config.data.dir)
+  pv, hv = vocab_lib.load_vocabs(config.data.dir)
   mc = model_lib.ModelConfig.from_config(config.model, len(pv), len(hv))
   abstract = jax.eval_shape(lambda: model_lib.init_params(mc, jax.random.key(0)))
   params, step, _ = ckpt_lib.restore_params_from_workdir(workdir, abstract)
@@ -61,14 +59,13 @@ def test_accuracy(config, workdir, n):
 
 
 def step_seconds(workdir, log_every):
-  rows = [json.loads(l) for l in open(os.path.join(workdir, 'metrics.jsonl'))]
-  rows = [r for r in rows if 'train/loss' in r]
+  rows = [r for r in common.read_metrics(workdir) if 'train/loss' in r]
   gaps = [(b['time'] - a['time']) / log_every for a, b in zip(rows[1:], rows[2:])]
   return statistics.median(gaps) if gaps else float('nan')
 
 
 def opt_state_bytes(config):
-  pv, hv = train.load_vocabs(config.data.dir)
+  pv, hv = vocab_lib.load_vocabs(config.data.dir)
   mc = model_lib.ModelConfig.from_config(config.model, len(pv), len(hv))
   params = jax.eval_shape(lambda: model_lib.init_params(mc, jax.random.key(0)))
   tx, _ = optim.make_optimizer(config.optim, config.train.num_steps, params)
@@ -110,8 +107,9 @@ def main():
         'optimizer state | trained |')
   print('|---|---:|---:|---:|---:|---:|---:|---|')
   for name, acc, sec, nbytes, trained in table:
-    print(f'| {name} | {acc["domain"]["char_acc"]:.4f} | {acc["domain"]["sent_acc"]:.4f} | '
-          f'{acc["general"]["char_acc"]:.4f} | {acc["general"]["sent_acc"]:.4f} | '
+    domain, general = acc['domain'], acc['general']
+    print(f'| {name} | {domain["greedy_char_acc"]:.4f} | {domain["greedy_sent_acc"]:.4f} | '
+          f'{general["greedy_char_acc"]:.4f} | {general["greedy_sent_acc"]:.4f} | '
           f'{sec:.2f} | {nbytes / 2**20:.1f} MiB | {trained} |')
 
 

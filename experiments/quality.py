@@ -2,24 +2,25 @@
 
 For each test set (data/SET/test.tsv: `spaced pinyin<TAB>hanzi`) it samples --lines lines with
 a fixed seed, and for each input form converts them with our Converter and with the peer
-converters of /work/shared/peers (its README.md says how each engine is driven), then scores
-every system with one function (`evaluate.score_texts`, the definitions of the peer harness):
+converters of the peers harness (--peers-dir, default $PEERS_DIR, else ../shared/peers beside
+the repository; its README.md says how each engine is driven), then scores every system with one
+function (`evaluate.score_texts`, the definitions of the peer harness):
 char acc = 1 - sum(edit distance) / sum(len(reference)), sentence acc = exact match, top-5
 sentence acc = the reference among the five best (ours only: the peers give one answer).
 
-  bash /work/shared/peers/setup.sh      # once per machine: builds the peers into /tmp/peers
-  flock /tmp/pyhanzi_bench.lock .venv/bin/python benchmarks/quality.py          # release model
-  flock /tmp/pyhanzi_bench.lock .venv/bin/python benchmarks/quality.py \\
-      --model runs/pretrain_cpu/export --lines 40 --out runs/quality_smoke        # smoke run
+  bash ../shared/peers/setup.sh      # once per machine: builds the peers into /tmp/peers
+  flock /tmp/pyhanzi_bench.lock .venv/bin/python -m experiments.quality       # release model
+  flock /tmp/pyhanzi_bench.lock .venv/bin/python -m experiments.quality \\
+      --model runs/pretrain_cpu/export --lines 40 --out runs/quality_smoke     # smoke run
 
 What each system is given (one sentence per line; a test line's syllables are spelled as the
 data has them, toneless, ü as v):
 - spaced: ours `ni hao ， shi jie`; peers `ni'hao` typed with apostrophes (their default).
-- runtogether: ours `convert.input_form(.., 'runtogether')`, which keeps an apostrophe only where
+- runtogether: ours `evaluate.input_form(.., 'runtogether')`, which keeps an apostrophe only where
   our parser would otherwise read the letters differently (xi'an); the raw-key engines get
   PEER_NODELIM=1, i.e. no apostrophe at all. The PyPI peers only take syllable lists, so they
   are not run (n/a): their result would be the spaced one.
-- initials: ours `convert.input_form(.., 'initials')` (`nh`, apostrophes where ambiguous); the
+- initials: ours `evaluate.input_form(.., 'initials')` (`nh`, apostrophes where ambiguous); the
   peers that accept abbreviated input get the same initials typed with apostrophes (`n'h`, so
   they too know where each syllable starts). Only rime, rime-pinyin-simp, sunpinyin,
   googlepinyin, libime and pinyinime accept it; libpinyin (its harness turns INCOMPLETE off)
@@ -52,21 +53,17 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
+from experiments import common
+from pyhanzi_jax import convert
+from pyhanzi_jax import evaluate
+from pyhanzi_jax import pinyin
 
-from pyhanzi_jax import convert  # pylint: disable=g-import-not-at-top
-from pyhanzi_jax import evaluate  # pylint: disable=g-import-not-at-top
-from pyhanzi_jax import pinyin  # pylint: disable=g-import-not-at-top
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SETS = ('general', 'domain', 'hsk', 'cuv')
 PEERS = ('libime', 'sunpinyin', 'googlepinyin', 'rime', 'rime-pinyin-simp', 'pyzy', 'libpinyin',
          'pinyin2hanzi_hmm', 'pinyin2hanzi_dag', 'simplepinyin', 'pinyinime')
 PY_PEERS = frozenset(('pinyin2hanzi_hmm', 'pinyin2hanzi_dag', 'simplepinyin', 'pinyinime'))
 INITIALS_PEERS = frozenset(('rime', 'rime-pinyin-simp', 'sunpinyin', 'googlepinyin', 'libime',
                             'pinyinime'))
 OURS = 'ours'
-SEED = 0
 
 
 def peer_supports(peer: str, form: str) -> bool:
@@ -77,16 +74,10 @@ def peer_supports(peer: str, form: str) -> bool:
   return True
 
 
-def sample_indices(count: int, n: int, key: str, seed: int = SEED) -> list[int]:
-  """`n` of a file's `count` line indices (all if fewer), sorted, seeded with `seed` and `key`
-  (sample_rows passes the file's path as given)."""
-  return sorted(random.Random(f'{seed}:{key}').sample(range(count), min(n, count)))
-
-
-def sample_rows(path: str, n: int, seed: int = SEED) -> tuple[list[int], list]:
-  """`n` lines of the file (all if fewer), the same for every system; in file order."""
-  rows = convert.read_tsv(path)
-  idx = sample_indices(len(rows), n, path, seed)
+def sample_rows(data: str, set_name: str, n: int, seed: int) -> tuple[list[int], list]:
+  """`n` lines of DATA/SET/test.tsv (all if fewer), the same for every system; in file order."""
+  rows = evaluate.read_tsv(os.path.join(data, set_name, 'test.tsv'))
+  idx = common.sample_indices(len(rows), n, common.sample_key(set_name), seed)
   return idx, [rows[i] for i in idx]
 
 
@@ -196,70 +187,76 @@ def main(argv=None) -> int:
   ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   ap.add_argument('--model', help='bundle or workdir (default: the release model)')
   ap.add_argument('--lines', type=int, default=500, help='sampled lines per set')
-  ap.add_argument('--sets', default=','.join(SETS))
-  ap.add_argument('--forms', default=','.join(convert.FORMS))
+  ap.add_argument('--sets', default=','.join(common.SETS))
+  ap.add_argument('--forms', default=','.join(evaluate.FORMS))
   ap.add_argument('--peers', default=','.join(PEERS), help="comma list, or '' for none")
-  ap.add_argument('--out', default=os.path.join(ROOT, 'runs', 'quality'))
-  ap.add_argument('--data', default=os.path.join(ROOT, 'data'))
-  ap.add_argument('--peers-dir', default=os.environ.get('PEERS_DIR', '/work/shared/peers'))
+  ap.add_argument('--out', default=os.path.join(common.ROOT, 'runs', 'quality'))
+  ap.add_argument('--data', default=os.path.join(common.ROOT, 'data'))
+  ap.add_argument('--peers-dir', default=common.peers_dir(),
+                  help='the peers harness (default: $PEERS_DIR, else ../shared/peers beside '
+                  'the repository)')
   ap.add_argument('--peer-timeout', type=int, default=0, help='PEER_TIMEOUT, seconds per process')
   ap.add_argument('--errors', type=int, default=30, help='sampled errors of ours per set')
-  ap.add_argument('--seed', type=int, default=SEED)
+  ap.add_argument('--seed', type=int, default=common.SEED)
   ap.add_argument('--lm-weight', type=float, default=None,
                   help="the converter's word-lexicon weight (default: the bundle's; 0: off)")
-  ap.add_argument('--lexicon-paths', type=convert.count_arg, default=None,
+  ap.add_argument('--lexicon-paths', type=int, default=None,
                   help="the lexicon's sentences added to the beam's (default: the bundle's)")
-  ap.add_argument('--lexicon-edits', type=convert.count_arg, default=None,
+  ap.add_argument('--lexicon-edits', type=int, default=None,
                   help="the lexicon's rewrites of the beam's best added (default: the bundle's)")
   a = ap.parse_args(argv)
   sets = [s for s in a.sets.split(',') if s]
   forms = [f for f in a.forms.split(',') if f]
   peers = [p for p in a.peers.split(',') if p]
   for f in forms:
-    if f not in convert.FORMS:
-      ap.error(f'unknown form {f}; choose from {convert.FORMS}')
+    if f not in evaluate.FORMS:
+      ap.error(f'unknown form {f}; choose from {evaluate.FORMS}')
   unknown = set(peers) - set(PEERS)
   if unknown:
     ap.error(f'unknown peers {sorted(unknown)}; choose from {PEERS}')
   if peers and not os.access(os.path.join(os.environ.get('PEERS_HOME', '/tmp/peers'), 'bin',
                                           'libime_peer'), os.X_OK):
     ap.error(f'the peers are not built: run `bash {a.peers_dir}/setup.sh` first (or --peers "")')
+  if peers and not os.path.isfile(os.path.join(a.peers_dir, 'run_peer.sh')):
+    ap.error(f'no peers harness at {a.peers_dir}: give --peers-dir or PEERS_DIR (or --peers "")')
 
-  model_path = a.model or convert.default_model_path()
-  conv = convert.Converter(model_path, lm_weight=a.lm_weight, lexicon_paths=a.lexicon_paths,
+  conv = convert.Converter(a.model, lm_weight=a.lm_weight, lexicon_paths=a.lexicon_paths,
                            lexicon_edits=a.lexicon_edits)
   os.makedirs(a.out, exist_ok=True)
-  results = {'meta': {'model': os.path.abspath(model_path), 'lines_per_set': a.lines,
+  model_name = os.path.abspath(a.model) if a.model else 'the release model'
+  title = os.path.basename(model_name) if a.model else 'release'
+  results = {'meta': {'model': model_name, 'lines_per_set': a.lines,
                       'seed': a.seed, 'sets': sets, 'forms': forms, 'peers': peers,
-                      'lm_weight': conv.lm_weight, 'lexicon_paths': conv.lexicon_paths,
-                      'lexicon_edits': conv.lexicon_edits,
+                      'lm_weight': conv.settings.lm_weight,
+                      'lexicon_paths': conv.settings.lexicon_paths,
+                      'lexicon_edits': conv.settings.lexicon_edits,
                       'date': time.strftime('%Y-%m-%d %H:%M:%S'), 'cpus': os.cpu_count(),
                       'loadavg_start': os.getloadavg(),
-                      'command': ' '.join([os.path.basename(sys.argv[0])] + sys.argv[1:])},
+                      'command': ' '.join(['python -m experiments.quality'] + sys.argv[1:])},
              'results': {}, 'lines': {}}
-  tables = [f'# Quality: {os.path.basename(os.path.abspath(model_path))} vs peers\n',
-            f"model `{model_path}`, {a.lines} sampled lines per set (seed {a.seed}), "
+  tables = [f'# Quality: {title} vs peers\n',
+            f"model `{a.model or model_name}`, {a.lines} sampled lines per set (seed {a.seed}), "
             f"{results['meta']['date']}\n",
-            'Scoring and inputs: docstring of benchmarks/quality.py. n/a: the peer does not take '
+            'Scoring and inputs: docstring of experiments/quality.py. n/a: the peer does not take '
             'this input form. failed runs: peer inputs (syllable runs between punctuation) that '
             'came back empty (the peer failed, crashed or timed out); they score as wrong.\n']
   errors_md = ['# Sampled errors of our model (spaced input)\n']
   t_start = time.perf_counter()
   for set_name in sets:
-    idx, rows = sample_rows(os.path.join(a.data, set_name, 'test.tsv'), a.lines, a.seed)
+    idx, rows = sample_rows(a.data, set_name, a.lines, a.seed)
     n = len(rows)
     results['lines'][set_name] = idx
     results['meta'].setdefault('ours_runtogether_lines_with_apostrophe', {})[set_name] = sum(
-        "'" in convert.input_form(py, 'runtogether') for py, _ in rows)
+        "'" in evaluate.input_form(py, 'runtogether') for py, _ in rows)
     in_dir = os.path.join(a.out, 'inputs', set_name)
     os.makedirs(in_dir, exist_ok=True)
     with open(os.path.join(in_dir, 'sample.tsv'), 'w', encoding='utf-8') as f:
       f.write(''.join(f"{i}\t{' '.join(py)}\t{hz}\n" for i, (py, hz) in zip(idx, rows)))
     # Untimed pass: compiles every shape the timed pass uses (candidate widths differ by form).
     t0 = time.perf_counter()
-    convert.evaluate_rows(conv, rows, forms, 5)
+    evaluate.evaluate_rows(conv, rows, forms, 5)
     print(f'{set_name}: {n} lines; warm-up {time.perf_counter() - t0:.1f}s', flush=True)
-    ours, ours_out = convert.evaluate_rows(conv, rows, forms, 5)
+    ours, ours_out = evaluate.evaluate_rows(conv, rows, forms, 5)
     per_form = results['results'].setdefault(set_name, {})
     peer_answers = {}
     for form in forms:
@@ -273,7 +270,7 @@ def main(argv=None) -> int:
       with open(os.path.join(out_dir, 'ours.txt'), 'w', encoding='utf-8') as f:
         f.write(''.join('\t'.join(c) + '\n' for c in ours_out[form]))
       with open(os.path.join(in_dir, f'ours.{form}.txt'), 'w', encoding='utf-8') as f:
-        f.write(''.join(convert.input_form(py, form) + '\n' for py, _ in rows))
+        f.write(''.join(evaluate.input_form(py, form) + '\n' for py, _ in rows))
       inputs, per_row = peer_lines(rows, form)
       with open(os.path.join(in_dir, f'peers.{form}.txt'), 'w', encoding='utf-8') as f:
         f.write(''.join(l + '\n' for l in inputs))

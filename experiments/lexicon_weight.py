@@ -1,6 +1,6 @@
 r"""Chooses the word lexicon's weight, path and edit counts on held-out lines, never test lines.
 
-  python benchmarks/lexicon_weight.py --model pyhanzi_jax/release [--lines 1000] [--offset 300] \
+  python -m experiments.lexicon_weight --model pyhanzi_jax/release [--lines 1000] [--offset 300] \
       [--paths 0,4,8,16] [--edits 0,4] [--weights 0,0.1,0.2,0.3,0.5]
 
 For each path count P and edit count E, decodes --lines validation sentences per corpus (spaced
@@ -12,22 +12,18 @@ pyhanzi_jax.release ...` puts one in). docs/QUALITY.md records the run that chos
 
 general and domain read their validation split (valid.tsv). HSK and CUV have only a test file;
 for them (`--corpora ...,hsk,cuv`) the lines are a fixed random sample of the test file's lines
-that benchmarks/quality.py does not test on (dev_rows): held out from the quality report, so a
+that experiments/quality.py does not test on (dev_rows): held out from the quality report, so a
 choice made here is not made on the lines it is reported on.
 """
 import argparse
 import itertools
 import os
 import random
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from pyhanzi_jax import convert  # pylint: disable=g-import-not-at-top
-from pyhanzi_jax import evaluate  # pylint: disable=g-import-not-at-top
-import quality  # pylint: disable=g-import-not-at-top  (benchmarks/quality.py: its test sample)
+from experiments import common
+from pyhanzi_jax import convert
+from pyhanzi_jax import evaluate
 
 # quality.py's sample sizes whose lines dev_rows never uses: the documented run's and its default.
 QUALITY_LINES = (200, 500)
@@ -39,13 +35,11 @@ def dev_rows(data: str, corpus: str, lines: int, offset: int) -> list:
   whose text is none of quality.py's sampled lines'."""
   valid = os.path.join(data, corpus, 'valid.tsv')
   if os.path.isfile(valid):
-    return convert.read_tsv(valid)[offset:offset + lines]
-  path = os.path.join(data, corpus, 'test.tsv')
-  rows = convert.read_tsv(path)
-  # quality.py seeds its sample with the file's path as it names it (its default --data): the
-  # same lines whatever --data says here. Their texts are held out: the file repeats some lines.
-  key = os.path.join(quality.ROOT, 'data', corpus, 'test.tsv')
-  tested = {rows[i][1] for n in QUALITY_LINES for i in quality.sample_indices(len(rows), n, key)}
+    return evaluate.read_tsv(valid)[offset:offset + lines]
+  rows = evaluate.read_tsv(os.path.join(data, corpus, 'test.tsv'))
+  # quality.py's lines, by their texts: the file repeats some lines.
+  key = common.sample_key(corpus)
+  tested = {rows[i][1] for n in QUALITY_LINES for i in common.sample_indices(len(rows), n, key)}
   held = [i for i, (_, hanzi) in enumerate(rows) if hanzi not in tested]
   random.Random(f'dev:{corpus}').shuffle(held)
   return [rows[i] for i in held[offset:offset + lines]]
@@ -53,7 +47,7 @@ def dev_rows(data: str, corpus: str, lines: int, offset: int) -> list:
 
 def main(argv=None):
   ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  ap.add_argument('--model', default=convert.RELEASE_MODEL, help='bundle with a lexicon')
+  ap.add_argument('--model', help='bundle with a lexicon (default: the release model)')
   ap.add_argument('--data', default='data', help='prepared data directory')
   ap.add_argument('--corpora', default='general,domain', help='any of general,domain,hsk,cuv')
   ap.add_argument('--lines', type=int, default=1000, help='held-out sentences per corpus')
@@ -61,21 +55,22 @@ def main(argv=None):
   ap.add_argument('--weights', default='0,0.1,0.2,0.3,0.5')
   ap.add_argument('--paths', default='0,8', help='lexicon path counts to try')
   ap.add_argument('--edits', default='0', help='lexicon edit counts to try')
-  ap.add_argument('--form', default='spaced', choices=convert.FORMS)
+  ap.add_argument('--form', default='spaced', choices=evaluate.FORMS)
   args = ap.parse_args(argv)
 
   weights = [float(w) for w in args.weights.split(',')]
+  model = args.model or 'the release model'
   header = True
   for paths, edits in itertools.product([int(p) for p in args.paths.split(',')],
                                         [int(e) for e in args.edits.split(',')]):
     conv = convert.Converter(args.model, lm_weight=0, lexicon_paths=paths, lexicon_edits=edits)
     if conv.lexicon is None:
-      ap.error(f'{args.model} has no lexicon; install one with python -m pyhanzi_jax.release')
+      ap.error(f'{model} has no lexicon; install one with python -m pyhanzi_jax.release')
     if paths + edits and not conv.lexicon.has_readings:
-      ap.error(f'{args.model}: its lexicon has no readings (an older bundle); release it again')
+      ap.error(f'{model}: its lexicon has no readings (an older bundle); release it again')
     if header:
-      print(f'model {args.model}, beam {conv.beam_size}, lexicon {len(conv.lexicon):,} words, '
-            f'{args.form} input')
+      print(f'model {model}, beam {conv.settings.beam_size}, '
+            f'lexicon {len(conv.lexicon):,} words, {args.form} input')
       print('| corpus | lines | paths | edits | ' +
             ' | '.join(f'weight {w}: char / sent' for w in weights) + ' |')
       print('|---|---:|---:|---:|' + '---:|' * len(weights))
@@ -83,8 +78,8 @@ def main(argv=None):
     for corpus in args.corpora.split(','):
       rows = dev_rows(args.data, corpus, args.lines, args.offset)
       t = time.perf_counter()
-      nbest = conv.candidates_batch([convert.input_form(py, args.form) for py, _ in rows],
-                                    conv.beam_size + paths + edits)
+      nbest = conv.candidates_batch([evaluate.input_form(py, args.form) for py, _ in rows],
+                                    conv.settings.beam_size + paths + edits)
       seconds = time.perf_counter() - t
       cells = []
       for w in weights:

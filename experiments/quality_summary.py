@@ -1,6 +1,6 @@
-"""The summary tables of docs/QUALITY.md, from the results.json of benchmarks/quality.py runs.
+"""The summary tables of docs/QUALITY.md, from the results.json of experiments/quality.py runs.
 
-  python benchmarks/quality_summary.py --run runs/quality8 \
+  python -m experiments.quality_summary --run runs/quality8 \
       --ours 'stage 7 model alone=runs/quality8_nolex' --ours 'previous release=runs/quality7'
 
 Per input form, one table of char acc / sentence acc per set: ours (the --run's model, bold),
@@ -10,15 +10,8 @@ Then a table of ours minus the best peer on each set and form, in points, naming
 The runs must have sampled the same lines (same --lines and seed); this is checked.
 """
 import argparse
-import json
-import os
 
-SETS = ('general', 'domain', 'hsk', 'cuv')
-
-
-def load(run: str) -> dict:
-  with open(os.path.join(run, 'results.json'), encoding='utf-8') as f:
-    return json.load(f)
+from experiments import common
 
 
 def cell(r: dict | None) -> str:
@@ -28,7 +21,7 @@ def cell(r: dict | None) -> str:
 def tables(main: dict, others: list[tuple[str, dict]], label: str) -> str:
   res = main['results']
   forms = main['meta']['forms']
-  sets = [s for s in SETS if s in res]
+  sets = [s for s in common.SETS if s in res]
   out = []
   header = '| system | ' + ' | '.join(sets) + ' |\n|---|' + '---|' * len(sets)
   for form in forms:
@@ -72,12 +65,12 @@ def main(argv=None):
   ap.add_argument('--ours', action='append', default=[],
                   help="'LABEL=RUN': another run whose own rows join the tables")
   args = ap.parse_args(argv)
-  main_run = load(args.run)
+  main_run = common.read_results(args.run)
   others = []
   for spec in args.ours:
     name, _, path = spec.rpartition('=')
-    other = load(path)
-    for s in SETS:
+    other = common.read_results(path)
+    for s in common.SETS:
       if s in other['lines'] and s in main_run['lines'] and (other['lines'][s]
                                                              != main_run['lines'][s]):
         raise SystemExit(f'{path} sampled other {s} lines than {args.run}; compare the same lines')
