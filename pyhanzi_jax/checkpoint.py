@@ -1,34 +1,19 @@
-"""Checkpoints and inference bundles.
+"""Training checkpoints (orbax); the inference bundles made from them are bundle.py's.
 
-Training checkpoints (orbax): `WORKDIR/checkpoints/` holds the last `keep` periodic saves,
-written asynchronously; `WORKDIR/best/` holds the one with the best validation metric. orbax
+`WORKDIR/checkpoints/` holds the last `keep` periodic saves, written asynchronously; `WORKDIR/best/` holds the one with the best validation metric. orbax
 writes each step into a temporary directory and renames it only when complete, so a run killed
 mid-save leaves no half-written checkpoint that could be taken for a good one; on restore a
 checkpoint that still fails to read is skipped for the one before it, loudly.
-
-Inference bundles (`export_bundle` / `load_bundle`): a directory with the parameters in a
-reduced dtype (`params.npz`, '/'-joined paths), both vocabularies, the model config and
-checksums — everything `convert.py` needs, nothing it does not (no optimizer state).
 """
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
-import shutil
 from typing import Any
 
 from absl import logging
 import jax
-import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
-
-from pyhanzi_jax import lexicon as lexicon_lib
-from pyhanzi_jax.data import sources
-from pyhanzi_jax.data import vocab as vocab_lib
-
-BUNDLE_FORMAT = 1
 
 
 class CheckpointError(RuntimeError):
@@ -123,190 +108,3 @@ def restore_params_from_workdir(workdir: str, abstract_params):
       return restored['params'], step, sub
   raise CheckpointError(f'no checkpoint found in {workdir} (looked in best/ and checkpoints/): '
                         'is this the workdir of a training run?')
-
-
-# --- Inference bundles ------------------------------------------------------------------------
-
-def _flatten(params) -> dict[str, np.ndarray]:
-  flat = {}
-  for path, leaf in jax.tree_util.tree_leaves_with_path(params):
-    flat['/'.join(k.key for k in path)] = np.asarray(leaf)
-  return flat
-
-
-def _unflatten(flat: dict[str, np.ndarray]):
-  tree: dict = {}
-  for name, value in flat.items():
-    node = tree
-    *parents, leaf = name.split('/')
-    for p in parents:
-      node = node.setdefault(p, {})
-    node[leaf] = value
-  return tree
-
-
-def export_bundle(out_dir: str, params, model_config, pinyin_vocab: vocab_lib.Vocab,
-                  hanzi_vocab: vocab_lib.Vocab, dtype: str = 'float16',
-                  extra: dict | None = None, lexicon_counts: dict[str, int] | None = None,
-                  lm_weight: float = lexicon_lib.DEFAULT_WEIGHT,
-                  lexicon_paths: int = lexicon_lib.DEFAULT_PATHS,
-                  lexicon_edits: int = lexicon_lib.DEFAULT_EDITS,
-                  bigrams: lexicon_lib.Bigrams | None = None) -> str:
-  """Writes an inference bundle atomically (a temp dir renamed into place); returns its path.
-
-  lexicon_counts: optional word -> count list the converter re-ranks its n-best with
-  (lexicon.py), stored as lexicon.tsv.gz (with the words' readings) and its checksum in
-  bundle.json, beside the converter's defaults `lm_weight`, `paths` (lexicon_paths) and
-  `edits` (lexicon_edits). bigrams: optional word-pair counts for that list
-  (lexicon.count_bigrams), stored as bigrams.tsv.gz with its checksum.
-  """
-  tmp = out_dir.rstrip('/') + '.tmp'
-  shutil.rmtree(tmp, ignore_errors=True)
-  os.makedirs(tmp)
-  flat = {k: v.astype(dtype) if v.dtype.kind == 'f' else v for k, v in _flatten(params).items()}
-  np.savez(os.path.join(tmp, 'params.npz'), **flat)
-  pinyin_vocab.save(os.path.join(tmp, 'pinyin.txt'))
-  hanzi_vocab.save(os.path.join(tmp, 'hanzi.txt'))
-  lexicon_meta = {}
-  if lexicon_counts:
-    lexicon_path = os.path.join(tmp, lexicon_lib.FILENAME)
-    lexicon_lib.save(lexicon_path, lexicon_counts)
-    lexicon_meta = {'lexicon': {'sha256': sources.sha256_of(lexicon_path),
-                                'words': len(lexicon_counts), 'lm_weight': float(lm_weight),
-                                'paths': int(lexicon_paths), 'edits': int(lexicon_edits)}}
-    if bigrams is not None:
-      bigrams_path = os.path.join(tmp, lexicon_lib.BIGRAMS_FILENAME)
-      lexicon_lib.save_bigrams(bigrams_path, bigrams)
-      lexicon_meta['lexicon'].update(bigrams=len(bigrams.pairs),
-                                     bigrams_sha256=sources.sha256_of(bigrams_path))
-  cfg = {k: (jnp.dtype(v).name if k.endswith('dtype') else v)
-         for k, v in dataclasses.asdict(model_config).items()}
-  meta = {
-      'format': BUNDLE_FORMAT,
-      'model': cfg,
-      'params_dtype': dtype,
-      'params_sha256': sources.sha256_of(os.path.join(tmp, 'params.npz')),
-      'num_params': int(sum(v.size for v in flat.values())),
-      'pinyin_vocab': pinyin_vocab.fingerprint(),
-      'hanzi_vocab': hanzi_vocab.fingerprint(),
-      **lexicon_meta,
-      **(extra or {}),
-  }
-  with open(os.path.join(tmp, 'bundle.json'), 'w', encoding='utf-8') as f:
-    json.dump(meta, f, indent=2, ensure_ascii=False)
-  if os.path.exists(out_dir):
-    shutil.rmtree(out_dir)
-  os.replace(tmp, out_dir)
-  return out_dir
-
-
-@dataclasses.dataclass
-class Bundle:
-  model_config: Any
-  params: Any
-  pinyin_vocab: vocab_lib.Vocab
-  hanzi_vocab: vocab_lib.Vocab
-  meta: dict
-  lexicon: Any = None  # lexicon.WordLM when the bundle has one.
-
-
-def load_bundle(path: str, compute_dtype: str | None = None) -> Bundle:
-  """Loads and checks a bundle (checksum, vocab sizes and fingerprints, parameter shapes)."""
-  from pyhanzi_jax import model as model_lib  # pylint: disable=g-import-not-at-top
-  meta_path = os.path.join(path, 'bundle.json')
-  if not os.path.isfile(meta_path):
-    raise CheckpointError(f'{path} is not a model bundle (no bundle.json). Pass a bundle made '
-                          'by training (WORKDIR/export) or a training workdir.')
-  try:
-    with open(meta_path, encoding='utf-8') as f:
-      meta = json.load(f)
-  except (OSError, ValueError) as e:
-    raise CheckpointError(f'{meta_path} is unreadable ({e}); export the model again') from e
-  if meta.get('format') != BUNDLE_FORMAT:
-    raise CheckpointError(f'{path}: bundle format {meta.get("format")} is not '
-                          f'{BUNDLE_FORMAT}; export it again with this version')
-  params_path = os.path.join(path, 'params.npz')
-  _require_checksum(params_path, meta['params_sha256'])
-  pinyin_vocab = vocab_lib.Vocab.load(os.path.join(path, 'pinyin.txt'))
-  hanzi_vocab = vocab_lib.Vocab.load(os.path.join(path, 'hanzi.txt'))
-  if (pinyin_vocab.fingerprint(), hanzi_vocab.fingerprint()) != (meta['pinyin_vocab'],
-                                                                 meta['hanzi_vocab']):
-    raise CheckpointError(f'{path}: the vocabulary files do not match bundle.json')
-  cfg = dict(meta['model'])
-  if compute_dtype:
-    cfg['dtype'] = compute_dtype
-  cfg = {k: (jnp.dtype(v) if k.endswith('dtype') else v) for k, v in cfg.items()}
-  model_config = model_lib.ModelConfig(**cfg)
-  if (model_config.src_vocab_size, model_config.tgt_vocab_size) != (len(pinyin_vocab),
-                                                                    len(hanzi_vocab)):
-    raise CheckpointError(f'{path}: model vocab sizes do not match the vocabulary files')
-  with np.load(params_path) as z:
-    flat = {k: z[k].astype(model_config.param_dtype) if z[k].dtype.kind == 'f' else z[k]
-            for k in z.files}
-  params = _unflatten(flat)
-  expected = jax.eval_shape(lambda: model_lib.init_params(model_config, jax.random.key(0)))
-  got = jax.tree.map(lambda x: x.shape, params)
-  want = jax.tree.map(lambda x: x.shape, expected)
-  if got != want:
-    raise CheckpointError(f'{path}: parameter shapes do not match the model config')
-  return Bundle(model_config, params, pinyin_vocab, hanzi_vocab, meta, _load_lexicon(path, meta))
-
-
-def _require_checksum(path: str, sha256: str | None) -> None:
-  """A bundle file that is missing or differs from the checksum bundle.json recorded for it."""
-  if not os.path.isfile(path) or sources.sha256_of(path) != sha256:
-    raise CheckpointError(f'{path} is missing or does not match its checksum: the bundle is '
-                          'damaged or incomplete; export or download it again')
-
-
-def _load_lexicon(path: str, meta: dict):
-  if 'lexicon' not in meta:
-    return None
-  paths = [os.path.join(path, lexicon_lib.FILENAME)]
-  _require_checksum(paths[0], meta['lexicon'].get('sha256'))
-  if 'bigrams_sha256' in meta['lexicon']:  # Bundles before the eighth session have none.
-    paths.append(os.path.join(path, lexicon_lib.BIGRAMS_FILENAME))
-    _require_checksum(paths[1], meta['lexicon']['bigrams_sha256'])
-  try:
-    return lexicon_lib.load(*paths)
-  except (OSError, ValueError, EOFError) as e:
-    raise CheckpointError(f'the word list ({", ".join(paths)}) is unreadable ({e}); export the '
-                          'bundle again') from e
-
-
-def load_model(path: str) -> Bundle:
-  """A bundle directory, or a training workdir (its export/, else its best or latest checkpoint
-  with the config.json the trainer wrote beside it)."""
-  from pyhanzi_jax import model as model_lib  # pylint: disable=g-import-not-at-top
-  if not os.path.exists(path):
-    raise CheckpointError(f'model path {path!r} does not exist; pass a bundle directory '
-                          '(WORKDIR/export) or a training workdir')
-  if os.path.isfile(os.path.join(path, 'bundle.json')):
-    return load_bundle(path)
-  if os.path.isfile(os.path.join(path, 'export', 'bundle.json')):
-    return load_bundle(os.path.join(path, 'export'))
-  config_path = os.path.join(path, 'config.json')
-  if not os.path.isfile(config_path):
-    raise CheckpointError(f'{path} is neither a model bundle (bundle.json) nor a training '
-                          'workdir (config.json)')
-  try:
-    with open(config_path, encoding='utf-8') as f:
-      config = json.load(f)
-    data_dir, max_len, model_fields = (config['data']['dir'], config['data']['max_len'],
-                                       config['model'])
-  except (OSError, ValueError, KeyError, TypeError) as e:
-    raise CheckpointError(f'{config_path} is damaged or not written by the trainer ({e!r}); '
-                          'pass the run\'s export/ bundle instead') from e
-  vocabs = [os.path.join(data_dir, 'vocab', f) for f in ('pinyin.txt', 'hanzi.txt')]
-  if not all(os.path.isfile(v) for v in vocabs):
-    raise CheckpointError(f'{path} was trained on {data_dir}, whose vocabularies are gone; '
-                          'export the model with its vocabularies instead')
-  pinyin_vocab, hanzi_vocab = (vocab_lib.Vocab.load(v) for v in vocabs)
-  fields = {f.name for f in dataclasses.fields(model_lib.ModelConfig)}
-  model_config = model_lib.ModelConfig(
-      src_vocab_size=len(pinyin_vocab), tgt_vocab_size=len(hanzi_vocab),
-      **{k: v for k, v in model_fields.items() if k in fields})
-  abstract = jax.eval_shape(lambda: model_lib.init_params(model_config, jax.random.key(0)))
-  params, step, sub = restore_params_from_workdir(path, abstract)
-  return Bundle(model_config, params, pinyin_vocab, hanzi_vocab,
-                {'from': f'{path}/{sub} step {step}', 'max_len': max_len})

@@ -1,15 +1,29 @@
-"""Scoring conversions: character accuracy, sentence accuracy and top-k sentence accuracy.
+"""Evaluation at two levels, with names that say which.
 
-Character accuracy counts the positions of Chinese characters only (those whose input is a
-syllable or an initial); passthrough symbols cannot be wrong under constrained decoding and
-would flatter the number. Sentence accuracy asks for the whole line, symbols included.
+The trainer's validation (`decoded_accuracy`): constrained greedy decoding of the model alone
+over prepared id arrays; `greedy_char_acc` is the share of character positions right (positions
+whose input is a syllable or an initial: passthrough symbols cannot be wrong under constrained
+decoding and would flatter it), `greedy_sent_acc` whole lines right. It picks the best
+checkpoint.
+
+The converter's (`evaluate_tsv`, `pyhanzi --eval`, experiments/quality.py): the whole
+Converter (beam, word list) on "pinyin<TAB>hanzi" lines typed in three input forms, scored as
+the peer harness scores input-method engines: `char_acc` = 1 - edit distance / reference
+characters, `sent_acc` exact lines, `topk_acc` the reference among the k best.
 """
 from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Iterable, Sequence
 
 import numpy as np
 
 from pyhanzi_jax import candidates as candidates_lib
+from pyhanzi_jax import convert
 from pyhanzi_jax import decode as decode_lib
+from pyhanzi_jax import pinyin
 from pyhanzi_jax.data import pipeline
 from pyhanzi_jax.data import vocab as vocab_lib
 
@@ -62,7 +76,6 @@ def decoded_accuracy(model, params, split: pipeline.Split, pinyin_vocab: vocab_l
 
 
 def _abbrev_or_syllable() -> frozenset:
-  from pyhanzi_jax import pinyin  # pylint: disable=g-import-not-at-top
   return frozenset(pinyin.SYLLABLES) | frozenset(pinyin.INITIAL_KEYS)
 
 
@@ -92,17 +105,87 @@ def score_texts(predictions: list[str], references: list[str],
   return out
 
 
+# --- The converter on a TSV of (pinyin, hanzi) lines ------------------------------------------
+
+FORMS = ('spaced', 'runtogether', 'initials')
+
+
+def input_form(syllables: Sequence[str], form: str) -> str:
+  """The same sentence as a person would type it: 'ni hao', 'nihao' or 'nh'.
+
+  Run-together and initials text keeps an apostrophe only where the parser would otherwise
+  read the letters differently (as people type xi'an, or x'a for it), so the test measures
+  conversion, not the ambiguity of unmarked letters.
+  """
+  if form == 'spaced':
+    return ' '.join(syllables)
+  if form == 'runtogether':
+    pieces, want = list(syllables), list(syllables)
+  elif form == 'initials':
+    want = [pinyin.initial_key(s) if s in pinyin.SYLLABLES else s for s in syllables]
+    pieces = [k[:-1] if k.endswith('*') else k for k in want]
+  else:
+    raise ValueError(f'unknown input form {form!r}; choose from {FORMS}')
+  out = ''
+  for i, piece in enumerate(pieces):
+    trial = out + piece
+    out = trial if i == 0 or _keys(trial) == want[:i + 1] else out + "'" + piece
+  if _keys(out) != want:  # A later piece re-read an earlier boundary: mark every boundary.
+    out = "'".join(pieces)
+  return out
+
+
+def _keys(text: str) -> list[str] | None:
+  try:
+    return [t.key for t in pinyin.parse(text)]
+  except pinyin.PinyinError:
+    return None
+
+
+def read_tsv(path: str) -> list[tuple[list[str], str]]:
+  rows = []
+  with open(path, encoding='utf-8') as f:
+    for n, line in enumerate(f, 1):
+      line = line.rstrip('\n')
+      if not line:
+        continue
+      if '\t' not in line:
+        raise ValueError(f'{path}:{n}: expected "pinyin<TAB>hanzi"')
+      py, hz = line.split('\t', 1)
+      rows.append((py.split(), hz))
+  return rows
+
+
+def evaluate_tsv(conv: convert.Converter, path: str, forms: Iterable[str] = FORMS, k: int = 5,
+                 limit: int = 0) -> dict[str, dict[str, float]]:
+  return evaluate_rows(conv, read_tsv(path)[:limit or None], forms, k)[0]
+
+
+def evaluate_rows(conv: convert.Converter, rows: Sequence[tuple[list[str], str]],
+                  forms: Iterable[str] = FORMS, k: int = 5
+                  ) -> tuple[dict[str, dict[str, float]], dict[str, list[list[str]]]]:
+  """Scores per input form, and each form's k-best texts per row."""
+  report, outputs = {}, {}
+  for form in forms:
+    texts = [input_form(py, form) for py, _ in rows]
+    t0 = time.perf_counter()
+    nbest = conv.candidates_batch(texts, k)
+    seconds = time.perf_counter() - t0
+    outputs[form] = [[t for t, _ in c] for c in nbest]
+    report[form] = score_texts([c[0] for c in outputs[form]], [hz for _, hz in rows],
+                               outputs[form])
+    report[form]['ms_per_sentence'] = 1000 * seconds / max(len(rows), 1)
+  return report, outputs
+
+
 def evaluate_from_config(config, workdir: str) -> dict:
   """mode=evaluate: the workdir's model on each eval corpus' test split, three input forms;
   writes WORKDIR/eval.json."""
-  import json  # pylint: disable=g-import-not-at-top
-  import os  # pylint: disable=g-import-not-at-top
-  from pyhanzi_jax import convert  # pylint: disable=g-import-not-at-top
   conv = convert.Converter(workdir)
   report = {}
   for corpus in [c.strip() for c in config.data.eval_corpora.split(',') if c.strip()]:
     path = os.path.join(config.data.dir, corpus, 'test.tsv')
-    report[corpus] = convert.evaluate_tsv(conv, path, limit=config.train.eval_decode_sentences)
+    report[corpus] = evaluate_tsv(conv, path, limit=config.train.eval_decode_sentences)
     print(corpus, json.dumps(report[corpus]), flush=True)
   with open(os.path.join(workdir, 'eval.json'), 'w', encoding='utf-8') as f:
     json.dump(report, f, indent=2)

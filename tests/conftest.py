@@ -16,10 +16,11 @@ import pytest  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 @pytest.fixture(scope='session')
 def untrained_bundle(tmp_path_factory):
-  """export(name, **export_bundle kwargs) -> an untrained float32 bundle of a tiny model on the
-  fixture vocabularies (for tests of bundles, releases and the converter that need no training)."""
+  """export(name, **bundle.export_bundle kwargs) -> an untrained float32 bundle of a tiny model
+  on the fixture vocabularies (for tests of bundles, releases and the converter that need no
+  training)."""
   import jax  # pylint: disable=g-import-not-at-top
-  from pyhanzi_jax import checkpoint as ckpt_lib  # pylint: disable=g-import-not-at-top
+  from pyhanzi_jax import bundle as bundle_lib  # pylint: disable=g-import-not-at-top
   from pyhanzi_jax import model as model_lib  # pylint: disable=g-import-not-at-top
   from pyhanzi_jax import train  # pylint: disable=g-import-not-at-top
 
@@ -31,6 +32,6 @@ def untrained_bundle(tmp_path_factory):
 
   def export(name, **kwargs):
     out = str(tmp_path_factory.mktemp(name) / 'bundle')
-    return ckpt_lib.export_bundle(out, params, config, pinyin_vocab, hanzi_vocab,
-                                  dtype='float32', extra={'from': 'a test'}, **kwargs)
+    kwargs = {'max_len': 64, 'dtype': 'float32', 'provenance': {'from': 'a test'}, **kwargs}
+    return bundle_lib.export_bundle(out, params, config, pinyin_vocab, hanzi_vocab, **kwargs)
   return export

@@ -9,6 +9,7 @@ import pytest
 
 from configs import tiny
 from pyhanzi_jax import convert
+from pyhanzi_jax import evaluate
 from pyhanzi_jax import pinyin
 from pyhanzi_jax import train
 
@@ -71,7 +72,7 @@ def test_warmup_compiles_what_short_inputs_use(conv):
 
 
 def test_ascii_punctuation_reads_and_writes_as_chinese_except_in_numbers():
-  keys = [t.key for t in convert.chinese_punctuation(pinyin.parse('ni hao, shi jie. 3.14 1,000 (ma)?'))]
+  keys = [t.key for t in pinyin.chinese_punctuation(pinyin.parse('ni hao, shi jie. 3.14 1,000 (ma)?'))]
   assert keys == ['ni', 'hao', '，', 'shi', 'jie', '。', '3', '.', '1', '4', '1', ',', '0', '0',
                   '0', '（', 'ma', '）', '？']
 
@@ -102,7 +103,7 @@ def test_bad_input_is_a_conversion_error(conv):
 
 
 def _cli(args, stdin=None):
-  return subprocess.run([sys.executable, '-m', 'pyhanzi_jax.convert', *args], cwd=ROOT,
+  return subprocess.run([sys.executable, '-m', 'pyhanzi_jax.cli', *args], cwd=ROOT,
                         input=stdin, capture_output=True, text=True, timeout=300)
 
 
@@ -158,7 +159,7 @@ def test_eval_mode_scores_three_forms(workdir):
   r = _cli(['--model', workdir, '--eval', path, '--limit', '20'])
   assert r.returncode == 0, r.stderr
   report = json.loads(r.stdout)
-  assert set(report) == set(convert.FORMS)
+  assert set(report) == set(evaluate.FORMS)
   for form in report.values():
     assert 0.0 <= form['sent_acc'] <= form['topk_acc'] <= 1.0
     assert 0.0 <= form['char_acc'] <= 1.0
@@ -166,7 +167,7 @@ def test_eval_mode_scores_three_forms(workdir):
 
 def test_input_forms_parse_back_to_the_syllables():
   syl = ['xi', 'an', 'fang', 'an', 'zhong', 'guo']
-  assert [t.key for t in pinyin.parse(convert.input_form(syl, 'runtogether'))] == syl
-  assert [t.key for t in pinyin.parse(convert.input_form(syl, 'spaced'))] == syl
-  assert [t.key for t in pinyin.parse(convert.input_form(syl, 'initials'))] == [
+  assert [t.key for t in pinyin.parse(evaluate.input_form(syl, 'runtogether'))] == syl
+  assert [t.key for t in pinyin.parse(evaluate.input_form(syl, 'spaced'))] == syl
+  assert [t.key for t in pinyin.parse(evaluate.input_form(syl, 'initials'))] == [
       pinyin.initial_key(s) for s in syl]

@@ -1,11 +1,14 @@
 """The word lexicon that re-ranks conversions: scoring, files, bundles, the converter."""
+import dataclasses
 import gzip
 import math
 import os
 
 import pytest
 
+from pyhanzi_jax import bundle as bundle_lib
 from pyhanzi_jax import checkpoint as ckpt_lib
+from pyhanzi_jax import cli
 from pyhanzi_jax import convert
 from pyhanzi_jax import lexicon
 from pyhanzi_jax import release
@@ -159,17 +162,18 @@ def test_edits_rewrite_one_span_as_a_word_best_gain_first():
 @pytest.fixture(scope='module')
 def bundle(untrained_bundle):
   """An untrained bundle on the fixture vocabularies, with a lexicon."""
-  return untrained_bundle('lex', lexicon_counts=COUNTS, lm_weight=0.7, lexicon_paths=3,
-                          lexicon_edits=2)
+  return untrained_bundle('lex', extensions=[lexicon.BundleLexicon(COUNTS)],
+                          settings=bundle_lib.ConversionSettings(lm_weight=0.7, lexicon_paths=3,
+                                                                 lexicon_edits=2))
 
 
 def test_bundle_carries_a_checked_lexicon(bundle):
-  loaded = ckpt_lib.load_bundle(bundle)
+  loaded = bundle_lib.load_bundle(bundle)
   assert loaded.meta['lexicon']['words'] == len(COUNTS)
-  assert loaded.meta['lexicon']['lm_weight'] == 0.7
+  assert loaded.settings.lm_weight == 0.7
   assert loaded.lexicon.score('体育场馆') == lexicon.WordLM(COUNTS).score('体育场馆')
-  assert convert.Converter(bundle).lm_weight == 0.7
-  assert convert.Converter(bundle, lm_weight=0).lm_weight == 0.0
+  assert convert.Converter(bundle).settings.lm_weight == 0.7
+  assert convert.Converter(bundle, lm_weight=0).settings.lm_weight == 0.0
 
 
 def test_damaged_lexicon_is_a_checkpoint_error(bundle, tmp_path):
@@ -179,7 +183,7 @@ def test_damaged_lexicon_is_a_checkpoint_error(bundle, tmp_path):
   with open(os.path.join(bad, lexicon.FILENAME), 'ab') as f:
     f.write(b'x')
   with pytest.raises(ckpt_lib.CheckpointError, match='lexicon.tsv.gz'):
-    ckpt_lib.load_bundle(bad)
+    bundle_lib.load_bundle(bad)
 
 
 def test_converter_ranks_by_model_plus_weighted_lexicon(bundle):
@@ -189,7 +193,7 @@ def test_converter_ranks_by_model_plus_weighted_lexicon(bundle):
   last = cands[-1][0]  # The model's least likely of its 4 best ...
   conv = convert.Converter(bundle)
   conv.lexicon = lexicon.WordLM({last: 10**6, '的': 1})
-  conv.lm_weight = 5.0
+  conv.settings = dataclasses.replace(conv.settings, lm_weight=5.0)
   assert conv.convert('shi jie') == last  # ... first once the lexicon knows it as a word.
   got = dict(conv.candidates('shi jie', k=4))
   want = dict((t, s + 5.0 * conv.lexicon.score(t)) for t, s in cands)
@@ -223,11 +227,11 @@ def test_converter_adds_the_lexicons_candidates_scored_by_the_model(bundle, path
 
 def test_release_keeps_or_drops_the_source_lexicon(bundle, tmp_path):
   kept = release.install(bundle, str(tmp_path / 'kept'), lexicon='source')
-  assert kept['lexicon']['words'] == len(COUNTS) and kept['lexicon']['lm_weight'] == 0.7
-  assert (kept['lexicon']['paths'], kept['lexicon']['edits']) == (3, 2)
-  assert convert.Converter(str(tmp_path / 'kept')).lexicon_edits == 2
-  assert ckpt_lib.load_bundle(str(tmp_path / 'kept')).lexicon.has_readings
-  assert kept['lexicon_from'] == 'unrecorded'  # The fixture bundle does not say.
+  assert kept['lexicon']['words'] == len(COUNTS) and kept['settings']['lm_weight'] == 0.7
+  assert (kept['settings']['lexicon_paths'], kept['settings']['lexicon_edits']) == (3, 2)
+  assert convert.Converter(str(tmp_path / 'kept')).settings.lexicon_edits == 2
+  assert bundle_lib.load_bundle(str(tmp_path / 'kept')).lexicon.has_readings
+  assert 'lexicon_from' not in kept['provenance']  # The fixture bundle does not say.
   dropped = release.install(bundle, str(tmp_path / 'dropped'), lexicon='none')
   assert 'lexicon' not in dropped
   assert not os.path.exists(tmp_path / 'dropped' / lexicon.FILENAME)
@@ -235,24 +239,24 @@ def test_release_keeps_or_drops_the_source_lexicon(bundle, tmp_path):
 
 def test_bundle_carries_checked_bigrams_that_a_release_keeps(untrained_bundle, tmp_path):
   bigrams = lexicon.Bigrams({'体育\t场馆': 5}, {'体育': 5})
-  path = untrained_bundle('bigrams', lexicon_counts=COUNTS, bigrams=bigrams)
-  loaded = ckpt_lib.load_bundle(path)
+  path = untrained_bundle('bigrams', extensions=[lexicon.BundleLexicon(COUNTS, bigrams)])
+  loaded = bundle_lib.load_bundle(path)
   assert loaded.meta['lexicon']['bigrams'] == 1
   assert loaded.lexicon.bigrams == bigrams
   kept = release.install(path, str(tmp_path / 'kept'), lexicon='source')
   assert kept['lexicon']['bigrams'] == 1
-  assert ckpt_lib.load_bundle(str(tmp_path / 'kept')).lexicon.bigrams == bigrams
+  assert bundle_lib.load_bundle(str(tmp_path / 'kept')).lexicon.bigrams == bigrams
   with open(os.path.join(path, lexicon.BIGRAMS_FILENAME), 'ab') as f:
     f.write(b'x')
   with pytest.raises(ckpt_lib.CheckpointError, match='bigrams.tsv.gz'):
-    ckpt_lib.load_bundle(path)
+    bundle_lib.load_bundle(path)
 
 
 def test_release_counts_bigrams_over_the_training_splits_only(bundle, tmp_path):
   from pyhanzi_jax.data import pipeline  # pylint: disable=g-import-not-at-top
   from pyhanzi_jax.data import vocab as vocab_lib  # pylint: disable=g-import-not-at-top
   data = os.path.join(os.path.dirname(__file__), 'fixtures', 'tiny_data')
-  hanzi = ckpt_lib.load_bundle(bundle).hanzi_vocab
+  hanzi = bundle_lib.load_bundle(bundle).hanzi_vocab
   got = release.count_bigrams(COUNTS, hanzi, data, ('general',))
   texts = list(pipeline.load_split(data, 'general', 'train').texts(hanzi))
   assert got == lexicon.count_bigrams(lexicon.WordLM(COUNTS), texts)
@@ -347,25 +351,25 @@ def test_user_words_win_where_their_pinyin_is_typed(bundle, untrained_bundle, wi
 
 
 def test_user_words_that_cannot_be_used_are_named(bundle):
-  with pytest.raises(convert.UserWordError, match='two or more characters'):
+  with pytest.raises(lexicon.UserWordError, match='two or more characters'):
     convert.Converter(bundle, user_words=['世'])
-  with pytest.raises(convert.UserWordError, match=r"cannot write '鑫'"):
+  with pytest.raises(lexicon.UserWordError, match=r"cannot write '鑫'"):
     convert.Converter(bundle, user_words=['世鑫'])
-  with pytest.raises(convert.UserWordError, match='is not 2 syllables'):
+  with pytest.raises(lexicon.UserWordError, match='is not 2 syllables'):
     convert.Converter(bundle, user_words=[('世界', 'shi')])
-  with pytest.raises(convert.UserWordError, match=r"'界' is not read 'jia'"):
+  with pytest.raises(lexicon.UserWordError, match=r"'界' is not read 'jia'"):
     convert.Converter(bundle, user_words=[('世界', 'shi jia')])
 
 
 def test_cli_user_words_file_and_its_errors(bundle, tmp_path, capsys):
   good = tmp_path / 'good.txt'
   good.write_text('世界 shi jie\n', encoding='utf-8')
-  assert convert.main(['--model', bundle, '--user-words', str(good), 'shi jie']) == 0
+  assert cli.main(['--model', bundle, '--user-words', str(good), 'shi jie']) == 0
   assert capsys.readouterr().out.strip() == '世界'
   bad = tmp_path / 'bad.txt'
   bad.write_text('世界 shi jia\n', encoding='utf-8')
-  assert convert.main(['--model', bundle, '--user-words', str(bad), 'shi jie']) == 2
+  assert cli.main(['--model', bundle, '--user-words', str(bad), 'shi jie']) == 2
   assert "'界' is not read 'jia'" in capsys.readouterr().err
-  assert convert.main(['--model', bundle, '--user-words', str(tmp_path / 'none.txt'),
+  assert cli.main(['--model', bundle, '--user-words', str(tmp_path / 'none.txt'),
                        'shi jie']) == 2
   assert 'No such file' in capsys.readouterr().err

@@ -8,7 +8,7 @@ import jax
 import numpy as np
 import pytest
 
-from pyhanzi_jax import checkpoint as ckpt_lib
+from pyhanzi_jax import bundle as bundle_lib
 from pyhanzi_jax import convert
 from pyhanzi_jax import release
 
@@ -25,11 +25,11 @@ def source_bundle(untrained_bundle):
 def test_install_writes_a_checked_float16_bundle(source_bundle, tmp_path):
   dest = str(tmp_path / 'release')
   meta = release.install(source_bundle, dest, lexicon='none')
-  assert meta['params_dtype'] == 'float16' and meta['from'] == 'a test'
+  assert meta['params_dtype'] == 'float16' and meta['provenance']['from'] == 'a test'
   assert len(meta['smoke'][release.SMOKE_INPUT]) == 4  # One character per syllable.
   assert not os.path.exists(dest + '.tmp')
-  src = ckpt_lib.load_bundle(source_bundle).params
-  got = ckpt_lib.load_bundle(dest).params
+  src = bundle_lib.load_bundle(source_bundle).params
+  got = bundle_lib.load_bundle(dest).params
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4), src, got)
   size = sum(os.path.getsize(os.path.join(dest, f)) for f in os.listdir(dest))
   assert size < 0.6 * sum(os.path.getsize(os.path.join(source_bundle, f))
@@ -61,7 +61,7 @@ def test_shipped_model_is_small_and_passes_its_checks():
   size = sum(os.path.getsize(os.path.join(release.RELEASE_DIR, f))
              for f in os.listdir(release.RELEASE_DIR))
   assert size < 50 * 2**20
-  bundle = ckpt_lib.load_bundle(release.RELEASE_DIR)  # Checksum, vocabularies, shapes.
+  bundle = bundle_lib.load_bundle(release.RELEASE_DIR)  # Checksum, vocabularies, shapes.
   assert bundle.meta['params_dtype'] == 'float16'
 
 
@@ -84,6 +84,6 @@ def test_shipped_model_converts_common_phrases(shipped, text, want):
 
 @needs_release
 def test_pyhanzi_uses_the_shipped_model_by_default():
-  out = subprocess.run([sys.executable, '-m', 'pyhanzi_jax.convert', 'ni hao shi jie'],
+  out = subprocess.run([sys.executable, '-m', 'pyhanzi_jax.cli', 'ni hao shi jie'],
                        capture_output=True, text=True, cwd=ROOT, timeout=300, check=True)
   assert out.stdout.strip() == '你好世界'

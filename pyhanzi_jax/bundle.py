@@ -1,0 +1,318 @@
+"""Inference bundles: what the converter loads, typed, versioned and checked before use.
+
+A bundle is a directory:
+
+  bundle.json          format number, model config, conversion settings, sha256 of every file,
+                       provenance (where the parameters came from, their validation metrics)
+  params.npz           parameters in a reduced dtype, keyed by '/'-joined paths
+  pinyin.txt hanzi.txt the vocabularies
+  ...                  files of extensions: the word list (lexicon.BundleLexicon) writes
+                       lexicon.tsv.gz and bigrams.tsv.gz and its own section of bundle.json
+
+`export_bundle` writes one atomically (a temporary directory renamed into place) from the
+model's parts plus extensions; `load_bundle` reads one back, refusing it with a BundleError
+that names the file and what to do when anything does not match; `load_model` also takes a
+training workdir. Bundles of an older format are migrated on load (`_MIGRATIONS`), so a
+re-export writes the current one.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+from typing import Any, Protocol, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from pyhanzi_jax import checkpoint as ckpt_lib
+from pyhanzi_jax import lexicon as lexicon_lib
+from pyhanzi_jax import model as model_lib
+from pyhanzi_jax.data import sources
+from pyhanzi_jax.data import vocab as vocab_lib
+
+BUNDLE_FORMAT = 2  # Bump when the layout changes, and add a migration from the one before.
+RELEASE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'release')
+PARAMS, PINYIN_VOCAB, HANZI_VOCAB = 'params.npz', 'pinyin.txt', 'hanzi.txt'
+
+
+class BundleError(ckpt_lib.CheckpointError):
+  """A bundle that is missing, damaged, of another format or does not match its model."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ConversionSettings:
+  """How the converter uses a bundle unless told otherwise (Converter's keyword arguments)."""
+  beam_size: int = 4         # Hypotheses the model's beam keeps.
+  lm_weight: float = 0.0     # Weight of the word list's log-probability in the ranking.
+  lexicon_paths: int = 0     # The word lattice's best sentences added to the beam's.
+  lexicon_edits: int = 0     # The word list's one-word rewrites of the beam's best added too.
+  user_bonus: float = lexicon_lib.USER_BONUS  # Nats per character of a user word.
+
+  def __post_init__(self):
+    for name in ('beam_size', 'lexicon_paths', 'lexicon_edits'):
+      value = getattr(self, name)
+      if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f'{name} must be a whole number >= 0, got {value!r}')
+    if self.beam_size < 1:
+      raise ValueError(f'beam_size must be at least 1, got {self.beam_size}')
+    for name in ('lm_weight', 'user_bonus'):
+      if not isinstance(getattr(self, name), (int, float)) or isinstance(getattr(self, name),
+                                                                         bool):
+        raise ValueError(f'{name} must be a number, got {getattr(self, name)!r}')
+
+  @classmethod
+  def with_lexicon(cls) -> 'ConversionSettings':
+    """The release's settings for a bundle with a word list (lexicon.py says how chosen)."""
+    return cls(lm_weight=lexicon_lib.DEFAULT_WEIGHT, lexicon_paths=lexicon_lib.DEFAULT_PATHS,
+               lexicon_edits=lexicon_lib.DEFAULT_EDITS)
+
+
+def _from_json(cls, fields: Any, where: str):
+  """A dataclass from its bundle.json object; BundleError naming a wrong or unknown field."""
+  if not isinstance(fields, dict):
+    raise BundleError(f'{where}: expected an object, got {type(fields).__name__}')
+  known = {f.name for f in dataclasses.fields(cls)}
+  unknown = sorted(set(fields) - known)
+  if unknown:
+    raise BundleError(f'{where}: unknown field(s) {unknown}; known: {sorted(known)}')
+  try:
+    return cls(**fields)
+  except (TypeError, ValueError) as e:
+    raise BundleError(f'{where}: {e}') from None
+
+
+def model_config_to_json(config: model_lib.ModelConfig) -> dict:
+  return {k: (jnp.dtype(v).name if k.endswith('dtype') else v)
+          for k, v in dataclasses.asdict(config).items()}
+
+
+@dataclasses.dataclass
+class Bundle:
+  model_config: model_lib.ModelConfig
+  params: Any                       # {'encoder': ..., 'decoder': ...} of numpy arrays.
+  pinyin_vocab: vocab_lib.Vocab
+  hanzi_vocab: vocab_lib.Vocab
+  settings: ConversionSettings
+  max_len: int                      # Tokens per training sentence (EOS included).
+  lexicon: lexicon_lib.WordLM | None = None
+  meta: dict = dataclasses.field(default_factory=dict)  # bundle.json as read (provenance).
+
+
+class Extension(Protocol):
+  """Extra files a bundle carries for a part of the converter (the word list)."""
+  name: str  # Its section of bundle.json.
+
+  def write(self, directory: str) -> tuple[list[str], dict]:
+    """Writes its files into `directory`; returns their names and its bundle.json section."""
+
+
+# Readers of the extensions' sections: name -> (bundle directory, section) -> the loaded part.
+_EXTENSION_READERS = {lexicon_lib.BundleLexicon.name: lexicon_lib.BundleLexicon.read}
+
+
+# --- Writing ----------------------------------------------------------------------------------
+
+def _flatten(params) -> dict[str, np.ndarray]:
+  return {'/'.join(k.key for k in path): np.asarray(leaf)
+          for path, leaf in jax.tree_util.tree_leaves_with_path(params)}
+
+
+def _unflatten(flat: dict[str, np.ndarray]):
+  tree: dict = {}
+  for name, value in flat.items():
+    node = tree
+    *parents, leaf = name.split('/')
+    for p in parents:
+      node = node.setdefault(p, {})
+    node[leaf] = value
+  return tree
+
+
+def export_bundle(out_dir: str, params, model_config: model_lib.ModelConfig,
+                  pinyin_vocab: vocab_lib.Vocab, hanzi_vocab: vocab_lib.Vocab, *, max_len: int,
+                  settings: ConversionSettings = ConversionSettings(), dtype: str = 'float16',
+                  extensions: Sequence[Extension] = (), provenance: dict | None = None) -> str:
+  """Writes a bundle into `out_dir` (replacing it atomically); returns the path."""
+  tmp = out_dir.rstrip('/') + '.tmp'
+  shutil.rmtree(tmp, ignore_errors=True)
+  os.makedirs(tmp)
+  flat = {k: v.astype(dtype) if v.dtype.kind == 'f' else v for k, v in _flatten(params).items()}
+  np.savez(os.path.join(tmp, PARAMS), **flat)
+  pinyin_vocab.save(os.path.join(tmp, PINYIN_VOCAB))
+  hanzi_vocab.save(os.path.join(tmp, HANZI_VOCAB))
+  files = [PARAMS, PINYIN_VOCAB, HANZI_VOCAB]
+  sections = {}
+  for ext in extensions:
+    written, sections[ext.name] = ext.write(tmp)
+    files += written
+  meta = {
+      'format': BUNDLE_FORMAT,
+      'model': model_config_to_json(model_config),
+      'settings': dataclasses.asdict(settings),
+      'max_len': int(max_len),
+      'params_dtype': dtype,
+      'num_params': int(sum(v.size for v in flat.values())),
+      'files': {f: sources.sha256_of(os.path.join(tmp, f)) for f in files},
+      **sections,
+      'provenance': dict(provenance or {}),
+  }
+  with open(os.path.join(tmp, 'bundle.json'), 'w', encoding='utf-8') as f:
+    json.dump(meta, f, indent=2, ensure_ascii=False)
+  if os.path.exists(out_dir):
+    shutil.rmtree(out_dir)
+  os.replace(tmp, out_dir)
+  return out_dir
+
+
+# --- Reading ----------------------------------------------------------------------------------
+
+def _migrate_1_to_2(meta: dict) -> dict:
+  """Format 1 kept checksums and the converter's settings inside the sections they belonged
+  to, no vocabulary checksums (fingerprints only), and provenance at the top level."""
+  lex = meta.get('lexicon')
+  settings, files = {}, {PARAMS: meta['params_sha256']}
+  if lex is not None:
+    settings = {'lm_weight': lex.get('lm_weight', 0.0), 'lexicon_paths': lex.get('paths', 0),
+                'lexicon_edits': lex.get('edits', 0)}
+    files[lexicon_lib.FILENAME] = lex['sha256']
+    if 'bigrams_sha256' in lex:
+      files[lexicon_lib.BIGRAMS_FILENAME] = lex['bigrams_sha256']
+  provenance = {k: meta[k] for k in ('from', 'lexicon_from', 'bigrams_from', 'validation')
+                if k in meta}
+  # The trainer's greedy-decoding metrics were named char_acc / sent_acc then.
+  provenance['validation'] = {k.replace('/char_acc', '/greedy_char_acc').replace(
+      '/sent_acc', '/greedy_sent_acc'): v for k, v in provenance.get('validation', {}).items()}
+  out = {'format': 2, 'model': meta['model'], 'settings': settings,
+         'max_len': meta.get('max_len', 64), 'params_dtype': meta['params_dtype'],
+         'num_params': meta['num_params'], 'files': files,
+         'vocab_fingerprints': [meta['pinyin_vocab'], meta['hanzi_vocab']],
+         'provenance': provenance}
+  if lex is not None:
+    out['lexicon'] = {'words': lex['words']}
+    if 'bigrams_sha256' in lex:
+      out['lexicon']['bigrams'] = lex.get('bigrams', 0)
+  return out
+
+
+_MIGRATIONS = {1: _migrate_1_to_2}  # format -> the next format's meta.
+
+
+def read_meta(path: str) -> dict:
+  """bundle.json of the bundle at `path`, migrated to BUNDLE_FORMAT."""
+  meta_path = os.path.join(path, 'bundle.json')
+  if not os.path.isfile(meta_path):
+    raise BundleError(f'{path} is not a model bundle (no bundle.json). Pass a bundle made by '
+                      'training (WORKDIR/export) or a training workdir.')
+  try:
+    with open(meta_path, encoding='utf-8') as f:
+      meta = json.load(f)
+  except (OSError, ValueError) as e:
+    raise BundleError(f'{meta_path} is unreadable ({e}); export the model again') from e
+  if not isinstance(meta, dict):
+    raise BundleError(f'{meta_path} holds a {type(meta).__name__}, not an object; export the '
+                      'model again')
+  try:
+    while meta.get('format') in _MIGRATIONS:
+      meta = _MIGRATIONS[meta['format']](meta)
+  except (KeyError, TypeError, AttributeError) as e:
+    raise BundleError(f'{meta_path}: format {meta.get("format")} bundle lacks {e}; export the '
+                      'model again') from None
+  if meta.get('format') != BUNDLE_FORMAT:
+    raise BundleError(f'{meta_path}: bundle format {meta.get("format")!r} is not one this '
+                      f'version reads ({BUNDLE_FORMAT} or older); export it again with it')
+  missing = [k for k in ('model', 'settings', 'max_len', 'files') if k not in meta]
+  if missing:
+    raise BundleError(f'{meta_path} lacks {missing}; export the model again')
+  return meta
+
+
+def _require_checksums(path: str, files: dict) -> None:
+  if not isinstance(files, dict) or PARAMS not in files:
+    raise BundleError(f'{path}/bundle.json: "files" must map each file to its sha256, '
+                      f'{PARAMS} included; export the model again')
+  for name, sha256 in files.items():
+    full = os.path.join(path, name)
+    if not os.path.isfile(full) or sources.sha256_of(full) != sha256:
+      raise BundleError(f'{full} is missing or does not match its checksum: the bundle is '
+                        'damaged or incomplete; export or download it again')
+
+
+def load_bundle(path: str) -> Bundle:
+  """Loads a bundle after checking every file against bundle.json (checksums, vocabularies,
+  the model config, parameter shapes)."""
+  meta = read_meta(path)
+  _require_checksums(path, meta['files'])
+  pinyin_vocab = vocab_lib.Vocab.load(os.path.join(path, PINYIN_VOCAB))
+  hanzi_vocab = vocab_lib.Vocab.load(os.path.join(path, HANZI_VOCAB))
+  if 'vocab_fingerprints' in meta and meta['vocab_fingerprints'] != [
+      pinyin_vocab.fingerprint(), hanzi_vocab.fingerprint()]:
+    raise BundleError(f'{path}: the vocabulary files do not match bundle.json')
+  model_config = _from_json(model_lib.ModelConfig, meta['model'], f'{path}/bundle.json "model"')
+  if (model_config.src_vocab_size, model_config.tgt_vocab_size) != (len(pinyin_vocab),
+                                                                    len(hanzi_vocab)):
+    raise BundleError(f'{path}: model vocab sizes do not match the vocabulary files')
+  settings = _from_json(ConversionSettings, meta['settings'], f'{path}/bundle.json "settings"')
+  with np.load(os.path.join(path, PARAMS)) as z:
+    flat = {k: z[k].astype(model_config.param_dtype) if z[k].dtype.kind == 'f' else z[k]
+            for k in z.files}
+  params = _unflatten(flat)
+  expected = jax.eval_shape(lambda: model_lib.init_params(model_config, jax.random.key(0)))
+  if jax.tree.map(lambda x: x.shape, params) != jax.tree.map(lambda x: x.shape, expected):
+    raise BundleError(f'{path}: parameter shapes do not match the model config')
+  parts = {}
+  for name, read in _EXTENSION_READERS.items():
+    if name in meta:
+      try:
+        parts[name] = read(path, meta[name])
+      except (OSError, ValueError, EOFError, TypeError, KeyError) as e:
+        raise BundleError(f'{path}: its {name} is unreadable ({e}); export the bundle again'
+                          ) from e
+  return Bundle(model_config, params, pinyin_vocab, hanzi_vocab, settings, int(meta['max_len']),
+                parts.get(lexicon_lib.BundleLexicon.name), meta)
+
+
+def load_model(path: str) -> Bundle:
+  """A bundle directory, or a training workdir (its export/, else its best or latest checkpoint
+  with the config.json the trainer wrote beside it)."""
+  if not os.path.exists(path):
+    raise BundleError(f'model path {path!r} does not exist; pass a bundle directory '
+                      '(WORKDIR/export) or a training workdir')
+  for candidate in (path, os.path.join(path, 'export')):
+    if os.path.isfile(os.path.join(candidate, 'bundle.json')):
+      return load_bundle(candidate)
+  config_path = os.path.join(path, 'config.json')
+  if not os.path.isfile(config_path):
+    raise BundleError(f'{path} is neither a model bundle (bundle.json) nor a training workdir '
+                      '(config.json)')
+  try:
+    with open(config_path, encoding='utf-8') as f:
+      config = json.load(f)
+    data_dir, max_len, model_fields = (config['data']['dir'], config['data']['max_len'],
+                                       config['model'])
+  except (OSError, ValueError, KeyError, TypeError) as e:
+    raise BundleError(f'{config_path} is damaged or not written by the trainer ({e!r}); pass '
+                      'the run\'s export/ bundle instead') from e
+  try:
+    pinyin_vocab, hanzi_vocab = vocab_lib.load_vocabs(data_dir)
+  except FileNotFoundError:
+    raise BundleError(f'{path} was trained on {data_dir}, whose vocabularies are gone; export '
+                      'the model with its vocabularies instead') from None
+  fields = {f.name for f in dataclasses.fields(model_lib.ModelConfig)}
+  model_config = model_lib.ModelConfig(
+      src_vocab_size=len(pinyin_vocab), tgt_vocab_size=len(hanzi_vocab),
+      **{k: v for k, v in model_fields.items() if k in fields})
+  abstract = jax.eval_shape(lambda: model_lib.init_params(model_config, jax.random.key(0)))
+  params, step, sub = ckpt_lib.restore_params_from_workdir(path, abstract)
+  return Bundle(model_config, params, pinyin_vocab, hanzi_vocab, ConversionSettings(), max_len,
+                meta={'provenance': {'from': f'{path}/{sub} step {step}'}})
+
+
+def default_model_path() -> str:
+  """The release model shipped in the package."""
+  if os.path.isfile(os.path.join(RELEASE_DIR, 'bundle.json')):
+    return RELEASE_DIR
+  raise BundleError('no model given and no release model is installed: pass --model PATH (a '
+                    'bundle directory or a training workdir, e.g. runs/demo after `make demo`)')
