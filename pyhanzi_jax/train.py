@@ -26,6 +26,7 @@ import ml_collections
 import numpy as np
 import optax
 
+from pyhanzi_jax import bundle as bundle_lib
 from pyhanzi_jax import candidates as candidates_lib
 from pyhanzi_jax import checkpoint as ckpt_lib
 from pyhanzi_jax import evaluate as evaluate_lib
@@ -220,10 +221,6 @@ def make_eval_step(model) -> Callable:
 
 # --- Setup helpers ----------------------------------------------------------------------------
 
-# tests/conftest.py still imports it from here.
-load_vocabs = vocab_lib.load_vocabs
-
-
 def initial_params(config, model_config, rng, hanzi_vocab: vocab_lib.Vocab):
   """Fresh parameters, or those of `config.optim.init_from` (a workdir or an exported bundle)."""
   params = jax.jit(functools.partial(model_lib.init_params, model_config))(rng)
@@ -234,7 +231,7 @@ def initial_params(config, model_config, rng, hanzi_vocab: vocab_lib.Vocab):
     raise FileNotFoundError(f'config.optim.init_from={source!r} does not exist; give a '
                             'pretraining workdir or an exported bundle directory')
   if os.path.isfile(os.path.join(source, 'bundle.json')):
-    bundle = ckpt_lib.load_bundle(source)
+    bundle = bundle_lib.load_bundle(source)
     loaded, where = bundle.params, f'bundle {source}'
     if bundle.hanzi_vocab.fingerprint() != hanzi_vocab.fingerprint():
       raise ValueError(f'{source} was trained with another vocabulary than {config.data.dir}')
@@ -453,9 +450,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         parallel.to_host(devices.unreplicate(state).params)))
     if is_main:
       export_dir = os.path.join(workdir, 'export')
-      ckpt_lib.export_bundle(export_dir, best[0], model_config, pinyin_vocab, hanzi_vocab,
-                             extra={'from': f'{workdir}/{best[2]} step {best[1]}',
-                                    'max_len': config.data.max_len})
+      bundle_lib.export_bundle(export_dir, best[0], model_config, pinyin_vocab, hanzi_vocab,
+                               max_len=config.data.max_len,
+                               provenance={'from': f'{workdir}/{best[2]} step {best[1]}'})
       logging.info('exported the %s checkpoint (step %d) to %s', best[2], best[1], export_dir)
   checkpointer.close()
   writer.close()

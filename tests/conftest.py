@@ -22,10 +22,10 @@ def untrained_bundle(tmp_path_factory):
   import jax  # pylint: disable=g-import-not-at-top
   from pyhanzi_jax import bundle as bundle_lib  # pylint: disable=g-import-not-at-top
   from pyhanzi_jax import model as model_lib  # pylint: disable=g-import-not-at-top
-  from pyhanzi_jax import train  # pylint: disable=g-import-not-at-top
+  from pyhanzi_jax.data import vocab as vocab_lib  # pylint: disable=g-import-not-at-top
 
-  pinyin_vocab, hanzi_vocab = train.load_vocabs(os.path.join(ROOT, 'tests', 'fixtures',
-                                                             'tiny_data'))
+  pinyin_vocab, hanzi_vocab = vocab_lib.load_vocabs(os.path.join(ROOT, 'tests', 'fixtures',
+                                                                 'tiny_data'))
   config = model_lib.ModelConfig(len(pinyin_vocab), len(hanzi_vocab), emb_dim=32, num_heads=2,
                                  enc_layers=1, dec_layers=1, mlp_dim=64)
   params = model_lib.init_params(config, jax.random.key(0))
