@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from configs import tiny
+from pyhanzi_jax import bundle as bundle_lib
 from pyhanzi_jax import checkpoint as ckpt_lib
 from pyhanzi_jax import config_defaults
 from pyhanzi_jax import model as model_lib
@@ -121,8 +122,8 @@ def test_two_processes_train_like_one_process_with_two_devices(tmp_path):
   assert len(glob.glob(os.path.join(multi, 'tensorboard', 'events.*'))) == 1
   assert os.path.isfile(os.path.join(multi, 'config.json'))
   assert 'step 4/4' not in (logs / 'process_1.log').read_text()  # No progress lines either.
-  bundle = ckpt_lib.load_bundle(os.path.join(multi, 'export'))
-  assert bundle.meta['from'].endswith('best step 4')
+  bundle = bundle_lib.load_bundle(os.path.join(multi, 'export'))
+  assert bundle.meta['provenance']['from'].endswith('best step 4')
 
   # The 2-process checkpoint restores here, in one process with 8 devices: the whole state for
   # a resume, resharded, and the parameters alone; both equal the 1-process run's.
