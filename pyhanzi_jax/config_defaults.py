@@ -45,7 +45,7 @@ def get_config():
   c.optim.b2 = 0.98
   c.optim.clip_norm = 1.0       # Global-norm clipping over trainable gradients; 0 disables.
   c.optim.label_smoothing = 0.1  # Smoothing of the target distribution.
-  c.optim.grad_accum_steps = 1  # Micro-batches per update (optax.MultiSteps) when > 1.
+  c.optim.grad_accum_steps = 1  # Micro-batches of train.batch_size summed into one update.
   # Fine-tuning: where to take parameters from, and which are frozen.
   c.optim.init_from = ''        # A workdir or exported bundle; '' trains from scratch.
   c.optim.frozen = ''           # Comma-separated regexes over 'a/b/c' parameter paths.
