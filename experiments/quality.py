@@ -54,6 +54,7 @@ import sys
 import time
 
 from experiments import common
+from pyhanzi_jax import cli
 from pyhanzi_jax import convert
 from pyhanzi_jax import evaluate
 from pyhanzi_jax import pinyin
@@ -200,9 +201,9 @@ def main(argv=None) -> int:
   ap.add_argument('--seed', type=int, default=common.SEED)
   ap.add_argument('--lm-weight', type=float, default=None,
                   help="the converter's word-lexicon weight (default: the bundle's; 0: off)")
-  ap.add_argument('--lexicon-paths', type=int, default=None,
+  ap.add_argument('--lexicon-paths', type=cli.count_arg, default=None,
                   help="the lexicon's sentences added to the beam's (default: the bundle's)")
-  ap.add_argument('--lexicon-edits', type=int, default=None,
+  ap.add_argument('--lexicon-edits', type=cli.count_arg, default=None,
                   help="the lexicon's rewrites of the beam's best added (default: the bundle's)")
   a = ap.parse_args(argv)
   sets = [s for s in a.sets.split(',') if s]
