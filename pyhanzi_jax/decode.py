@@ -4,14 +4,15 @@ Everything for one batch is one compiled function: the encoder runs once, the de
 one position per step from its KV cache ('cache' collection, `decode=True`) inside a
 `lax.while_loop`, and the loop ends as soon as every hypothesis has written EOS.
 
-Pinyin-constrained decoding (docs/DESIGN.md): the caller gives, for each source position i, the
-target ids syllable i may be written as, `constraints` [batch, src_len, k] padded with -1. Step i
-may only emit those ids, and the step after the last source token may only emit EOS, so every
-output has exactly as many characters as the input has tokens. The step then scores only those
-rows of the output projection instead of all of them; the rows are packed per group of
-consecutive sentences, the group size chosen per call by a cost model (`_layout_candidates`).
-`_beam_search` can force the layout or score the whole vocabulary and mask it (the same result,
-slower), which the tests and benchmarks/decode_latency.py compare against.
+Pinyin-constrained decoding (docs/ARCHITECTURE.md, token conventions): the caller gives, for
+each source position i, the target ids syllable i may be written as, `constraints` [batch,
+src_len, k] padded with -1. Step i may only emit those ids, and the step after the last source
+token may only emit EOS, so every output has exactly as many characters as the input has tokens.
+The step then scores only those rows of the output projection instead of all of them; the rows
+are packed per group of consecutive sentences, the group size chosen per call by a cost model
+(`_layout_candidates`). `_beam_search` can force the layout or score the whole vocabulary and
+mask it (the same result, slower), which the tests and benchmarks/decode_latency.py compare
+against.
 
 Scores are log-probabilities of the whole sequence including EOS. Under constraints they are
 normalised over each step's candidates, i.e. log p(output | output obeys the constraints) as the

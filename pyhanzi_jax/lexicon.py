@@ -100,7 +100,7 @@ WORDFREQ = sources_lib.Source(
 FILENAME = 'lexicon.tsv.gz'
 # The release's defaults, chosen on held-out lines of the four sets the quality report tests
 # (general and domain validation, HSK and CUV lines outside the report's samples;
-# benchmarks/lexicon_weight.py, docs/QUALITY.md): the lexicon's 4 best sentences and its 4 best
+# experiments/lexicon_weight.py, docs/QUALITY.md): the lexicon's 4 best sentences and its 4 best
 # one-word rewrites of the beam's best (`edits`) join the beam's 4, and the word score is added
 # with weight 0.3 (stage 7 model, jieba+wordfreq list with its word bigrams: the best mean
 # sentence accuracy among the weights within 0.05 points of the best mean character accuracy;

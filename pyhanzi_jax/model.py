@@ -382,9 +382,5 @@ def init_params(config: ModelConfig, rng, batch_size: int = 1, src_len: int = 8,
   return jax.jit(lambda r: model.init(r, src, tgt)['params'])(rng)
 
 
-def param_count(params) -> int:
-  return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(params))
-
-
 __all__ = ['ModelConfig', 'Transformer', 'Encoder', 'Decoder', 'init_params', 'shift_right',
-           'param_count', 'NEG_INF']
+           'NEG_INF']

@@ -208,7 +208,8 @@ def test_the_parser_refuses_what_main_refuses(monkeypatch):
 def test_no_reference_to_a_missing_config():
   # Files that name configs for people to run; `git show COMMIT:configs/x.py` names an old one.
   paths = DOCS + CONFIGS + [os.path.join(ROOT, 'Makefile')]
-  for pattern in ('launch/*', 'benchmarks/*.py', 'tests/*.py', 'pyhanzi_jax/**/*.py'):
+  for pattern in ('launch/*', 'benchmarks/*.py', 'experiments/*.py', 'tests/*.py',
+                  'pyhanzi_jax/**/*.py'):
     paths += glob.glob(os.path.join(ROOT, pattern), recursive=True)
   missing = set()
   for path in set(paths) - {os.path.abspath(__file__)}:  # This file names a missing one.
