@@ -45,6 +45,15 @@ class CandidateTable:
     ids = sorted({hv.index[c] for c in chars if c in hv.index})
     return ids or [vocab_lib.UNK]
 
+  def ids_for_token(self, tok: pinyin.Token) -> list[int]:
+    """Hanzi ids one parsed token may be written as: a passthrough symbol itself (UNK when the
+    vocabulary lacks it; the converter then writes the symbol as typed), else its key's
+    candidates, narrowed to a typed tone when any character has that tone."""
+    if tok.kind == pinyin.PASSTHROUGH:
+      return [self.hanzi_vocab.id(tok.key)]
+    ids = self.ids_for_key(tok.key, tok.tone) if tok.tone else []
+    return ids if ids and ids != [vocab_lib.UNK] else self.ids_for_key(tok.key)
+
   def for_inputs(self, src: np.ndarray, k: int | None = None) -> np.ndarray:
     """[B, S] pinyin ids -> [B, S, K] allowed hanzi ids (-1 padded); K bucketed, or `k`."""
     k = max(k or 0, _round_up(self.counts[src].max()))

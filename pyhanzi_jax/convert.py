@@ -33,7 +33,7 @@ from pyhanzi_jax import decode as decode_lib
 from pyhanzi_jax import lexicon as lexicon_lib
 from pyhanzi_jax import model as model_lib
 from pyhanzi_jax import pinyin
-from pyhanzi_jax.data.vocab import EOS, PAD, UNK
+from pyhanzi_jax.data.vocab import EOS, PAD
 
 BATCH_SIZES = (1, 8, 64)     # Batch sizes decoding compiles for.
 WINDOW_OVERLAP = 8           # Tokens shared by neighbouring windows of an over-long piece.
@@ -194,15 +194,9 @@ class Converter:
       toks = group[r] if r < len(group) else []
       ids = [self.pinyin_vocab.id(t.key) for t in toks] + [EOS]
       src[r, :len(ids)] = ids
-      row = [self._allowed(t) for t in toks] + [[EOS]]
+      row = [self.table.ids_for_token(t) for t in toks] + [[EOS]]
       rows.append(row + [[PAD]] * (length - len(row)))
     return src, rows
-
-  def _allowed(self, tok: pinyin.Token) -> list[int]:
-    if tok.kind == pinyin.PASSTHROUGH:
-      return [self.hanzi_vocab.id(tok.key)]  # UNK when unseen; rendered as the symbol itself.
-    ids = self.table.ids_for_key(tok.key, tok.tone) if tok.tone else []
-    return ids if ids and ids != [UNK] else self.table.ids_for_key(tok.key)
 
   def _add_proposals(self, group, rows, src, constraints, hyps) -> None:
     """Adds the word list's candidates that the beam did not find, scored in one pass."""
