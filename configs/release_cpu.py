@@ -38,8 +38,8 @@ STAGES = {
     7: dict(seed=7, learning_rate=3e-4, num_steps=5000),
     8: dict(seed=8, learning_rate=1.5e-4, warmup_steps=100, num_steps=4000),
     # The wider registers of data/DATA_CARD.md (technical prose, UI strings, game dialogue,
-    # idiom glosses) beside general and domain, with dropout, for text from elsewhere
-    # (issue 21); started from the shipped stage 7 model. Technical prose is the smallest
+    # idiom glosses) beside general and domain, with dropout, for text from sources the model
+    # has not read; started from the shipped stage 7 model. Technical prose is the smallest
     # corpus and the register furthest from the rest, hence its weight.
     9: dict(seed=9, learning_rate=3e-4, num_steps=12000, dropout_rate=0.1,
             train_corpus='general,domain*2,tech*3,ui,dialogue*2,idiom',

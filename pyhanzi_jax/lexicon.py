@@ -9,14 +9,14 @@ more. Where the beam's candidates differ by a homophone word (体育场观 / 体
 where log p_words scores the best segmentation of the text into words under a unigram model (the
 dynamic programme jieba uses; a character that is no word of the list costs as much as a word
 seen half a time): the sum of log(count / total) over the words, or, when the list comes with
-word bigrams (`Bigrams`, the release's since the eighth session), the sum of log p(word |
-previous word), each the bigram count smoothed towards the unigram probability. The bigrams
-are counted over the training text as the list segments it, so they know which of two homophone
-words follows a given word (the unigrams only know which is more frequent); on held-out lines
-they added 0.2 to 1.1 points of character accuracy (docs/QUALITY.md). All candidates of one input
-have the same length, so no length normalisation is needed. The weight was chosen on the validation
-splits (docs/QUALITY.md); re-ranking is cheap next to decoding (~2 µs a character of a
-candidate; loading the list and indexing its readings ~1.5 s).
+word bigrams (`Bigrams`, as the release's does), the sum of log p(word | previous word), each
+the bigram count smoothed towards the unigram probability. The bigrams are counted over the
+training text as the list segments it, so they know which of two homophone words follows a given
+word (the unigrams only know which is more frequent); on held-out lines they added 0.2 to 1.1
+points of character accuracy (docs/QUALITY.md). All candidates of one input have the same
+length, so no length normalisation is needed. The weight was chosen on the validation splits
+(docs/QUALITY.md); re-ranking is cheap next to decoding (~2 µs a character of a candidate;
+loading the list and indexing its readings ~1.5 s).
 
 The release's list mixes two word-frequency lists fetched from PyPI with the same verified
 download as the corpora (data/sources.py): jieba 0.42.1's dict.txt (349,046 words with counts,

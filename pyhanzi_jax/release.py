@@ -55,13 +55,11 @@ def count_bigrams(counts: dict[str, int], hanzi_vocab: vocab_lib.Vocab, data_dir
   """Word bigrams of the word list `counts` over the training splits of `corpora` in the
   prepared `data_dir` (never their validation or test splits), which must have been prepared
   with the model's character vocabulary."""
-  vocab_path = os.path.join(data_dir, 'vocab', 'hanzi.txt')
-  if not os.path.isfile(vocab_path):
-    raise FileNotFoundError(f'no prepared data in {data_dir} ({vocab_path} is missing) to count '
-                            'word bigrams over; prepare it (python -m pyhanzi_jax.main '
-                            f'--config=configs/prepare.py --workdir={data_dir}), pass another '
-                            'with --bigram-data, or --bigram-data none')
-  data_vocab = vocab_lib.Vocab.load(vocab_path)
+  try:
+    _, data_vocab = vocab_lib.load_vocabs(data_dir)
+  except FileNotFoundError as e:
+    raise FileNotFoundError(f'{e} It has the text to count word bigrams over; or pass another '
+                            'with --bigram-data, or --bigram-data none') from None
   if data_vocab.fingerprint() != hanzi_vocab.fingerprint():
     raise ValueError(f'{data_dir} was prepared with another character vocabulary than the '
                      "model's; pass the model's prepared data (--bigram-data) or --bigram-data "
