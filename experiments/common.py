@@ -10,7 +10,11 @@ import os
 import random
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # The repository.
-SETS = ('general', 'domain', 'hsk', 'cuv')  # The prepared test sets, data/SET/test.tsv.
+# The prepared test sets, data/SET/test.tsv. The out-of-source sets come first: each is cut from a
+# source held out of all training (docs/DATA_CARD.md), so they measure text the model never read.
+OUT_OF_SOURCE_SETS = ('dev_tech', 'dev_dialogue', 'dev_narrative', 'hsk', 'cuv')
+IN_SOURCE_SETS = ('general', 'domain')  # Test splits of corpora the model trained on.
+SETS = OUT_OF_SOURCE_SETS + IN_SOURCE_SETS
 SEED = 0
 
 
@@ -27,13 +31,12 @@ def sample_indices(count: int, n: int, key: str, seed: int = SEED) -> list[int]:
 
 
 def sample_key(set_name: str) -> str:
-  """The key quality.py seeds a set's sample with: its test file's path in this checkout.
+  """The key quality.py seeds a set's sample with: its test file's path in the data directory.
 
-  Whatever --data says, so quality.py and lexicon_weight.py (which holds these lines out) agree.
-  The path is absolute, as the recorded reports used it: a checkout elsewhere samples other
-  lines with the same seed.
+  Relative ('SET/test.tsv'), so every checkout samples the same lines, and the same whatever
+  --data says, so quality.py and lexicon_weight.py (which holds these lines out) agree.
   """
-  return os.path.join(ROOT, 'data', set_name, 'test.tsv')
+  return f'{set_name}/test.tsv'
 
 
 def read_results(run: str) -> dict:

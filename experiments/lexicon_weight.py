@@ -10,10 +10,15 @@ with their model scores; then re-ranks the same candidates with each weight and 
 and sentence accuracy. The model must be a bundle with a lexicon (`python -m
 pyhanzi_jax.release ...` puts one in). docs/QUALITY.md records the run that chose the defaults.
 
-general and domain read their validation split (valid.tsv). HSK and CUV have only a test file;
-for them (`--corpora ...,hsk,cuv`) the lines are a fixed random sample of the test file's lines
-that experiments/quality.py does not test on (dev_rows): held out from the quality report, so a
-choice made here is not made on the lines it is reported on.
+Corpora with a validation split (general, domain, the newer registers) read it (valid.tsv).
+The test-only sets (the out-of-source dev_tech, dev_dialogue, dev_narrative, and HSK and CUV)
+give a fixed random sample of the test file's lines that experiments/quality.py does not test
+on (dev_rows): held out from the quality report, so a choice made here is not made on the lines
+it is reported on. Choose on the out-of-source sets (common.OUT_OF_SOURCE_SETS; the row `mean
+(out of source)` averages those given) with the in-source ones beside them:
+
+  python -m experiments.lexicon_weight --offset 0 --lines 500 \
+      --corpora dev_tech,dev_dialogue,dev_narrative,hsk,cuv,general,domain
 """
 import argparse
 import itertools
@@ -49,7 +54,7 @@ def main(argv=None):
   ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   ap.add_argument('--model', help='bundle with a lexicon (default: the release model)')
   ap.add_argument('--data', default='data', help='prepared data directory')
-  ap.add_argument('--corpora', default='general,domain', help='any of general,domain,hsk,cuv')
+  ap.add_argument('--corpora', default='general,domain', help='comma list of data/ corpora')
   ap.add_argument('--lines', type=int, default=1000, help='held-out sentences per corpus')
   ap.add_argument('--offset', type=int, default=0, help='skip this many first sentences')
   ap.add_argument('--weights', default='0,0.1,0.2,0.3,0.5')
@@ -75,19 +80,28 @@ def main(argv=None):
             ' | '.join(f'weight {w}: char / sent' for w in weights) + ' |')
       print('|---|---:|---:|---:|' + '---:|' * len(weights))
       header = False
+    out_of_source = []  # Per weight, the (char, sent) of each out-of-source corpus.
     for corpus in args.corpora.split(','):
       rows = dev_rows(args.data, corpus, args.lines, args.offset)
       t = time.perf_counter()
       nbest = conv.candidates_batch([evaluate.input_form(py, args.form) for py, _ in rows],
                                     conv.settings.beam_size + paths + edits)
       seconds = time.perf_counter() - t
-      cells = []
+      cells, scores = [], []
       for w in weights:
         best = [conv.lexicon.rerank(c, w)[0][0] for c in nbest]
         r = evaluate.score_texts(best, [hz for _, hz in rows])
         cells.append(f'{r["char_acc"]:.4f} / {r["sent_acc"]:.3f}')
+        scores.append((r['char_acc'], r['sent_acc']))
+      if corpus in common.OUT_OF_SOURCE_SETS:
+        out_of_source.append(scores)
       print(f'| {corpus} | {len(rows)} | {paths} | {edits} | ' + ' | '.join(cells) +
             f' |  ({seconds:.0f} s decoding)', flush=True)
+    if out_of_source:
+      means = [[sum(s[i][m] for s in out_of_source) / len(out_of_source) for m in (0, 1)]
+               for i in range(len(weights))]
+      print(f'| **mean (out of source, {len(out_of_source)})** | | {paths} | {edits} | ' +
+            ' | '.join(f'**{c:.4f} / {s:.3f}**' for c, s in means) + ' |', flush=True)
 
 
 if __name__ == '__main__':
