@@ -3,9 +3,14 @@
 It lives in the package so that every file in configs/ can start from it by a plain import,
 wherever the command is run from; configs/default.py is the same config as a file to run.
 A config file starts from these defaults, or from one other config file (load_sibling), never a
-chain; what varies between runs of one kind is a get_config argument (parse_arg).
+chain; what varies between runs of one kind is a get_config argument (parse_arg). `check`
+refuses a training config with a field out of its range before anything runs.
 """
+import math
+
 import ml_collections
+
+from pyhanzi_jax import exit_codes
 
 
 def get_config():
@@ -112,3 +117,79 @@ def load_sibling(name: str, here: str, arg: str | None = None):
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module.get_config() if arg is None else module.get_config(arg)
+
+
+# What a training run needs of each field, checked up front: a zero count otherwise surfaces as
+# a ZeroDivisionError at the first log step, a zero batch as a numpy error about empty arrays.
+_INT_RANGES = (  # (field, lowest allowed)
+    ('train.batch_size', 1), ('train.num_steps', 1), ('train.log_every', 1),
+    ('train.eval_every', 1), ('train.checkpoint_every', 1), ('train.keep_checkpoints', 1),
+    ('train.eval_batches', 0), ('train.eval_decode_sentences', 0),
+    ('optim.grad_accum_steps', 1), ('optim.warmup_steps', 0),
+    ('data.max_len', 2), ('model.max_len', 2), ('model.emb_dim', 1), ('model.num_heads', 1),
+    ('model.enc_layers', 1), ('model.dec_layers', 1), ('model.mlp_dim', 1),
+)
+_FLOAT_RANGES = (  # (field, low, high, low allowed, high allowed)
+    ('optim.learning_rate', 0.0, math.inf, False, False),
+    ('optim.label_smoothing', 0.0, 1.0, True, False),
+    ('optim.clip_norm', 0.0, math.inf, True, False),
+    ('optim.weight_decay', 0.0, math.inf, True, False),
+    ('model.dropout_rate', 0.0, 1.0, True, False),
+    ('model.attention_dropout_rate', 0.0, 1.0, True, False),
+    ('data.abbrev_prob', 0.0, 1.0, True, True),
+    ('data.abbrev_syllable_prob', 0.0, 1.0, True, True),
+)
+_CHOICES = (
+    ('train.parallel', ('jit', 'pmap')),
+    ('optim.schedule', ('cosine', 'rsqrt', 'constant')),
+    ('distributed.initialize', ('auto', 'yes', 'no')),
+)
+
+
+def check(config: ml_collections.ConfigDict) -> None:
+  """Raises exit_codes.ConfigError with one line per field out of range (for training runs).
+
+  Fields the config does not have are skipped, so a partial config (a test's) checks too.
+  """
+  problems = []
+  for field, low in _INT_RANGES:
+    value = _get(config, field)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                              or value < low):
+      problems.append(f'config.{field}={value!r}: must be an integer >= {low}')
+  for field, low, high, low_ok, high_ok in _FLOAT_RANGES:
+    value = _get(config, field)
+    if value is None:
+      continue
+    ok = (isinstance(value, (int, float)) and math.isfinite(value)
+          and (low <= value if low_ok else low < value)
+          and (value <= high if high_ok else value < high))
+    if not ok:
+      if math.isfinite(high):
+        allowed = f'in {"[" if low_ok else "("}{low:g}, {high:g}{"]" if high_ok else ")"}'
+      else:
+        allowed = f'{">=" if low_ok else ">"} {low:g}'
+      problems.append(f'config.{field}={value!r}: must be a finite number {allowed}')
+  for field, choices in _CHOICES:
+    value = _get(config, field)
+    if value is not None and value not in choices:
+      problems.append(f'config.{field}={value!r}: must be one of {", ".join(map(repr, choices))}')
+  data_len, model_len = _get(config, 'data.max_len'), _get(config, 'model.max_len')
+  if isinstance(data_len, int) and isinstance(model_len, int) and data_len > model_len:
+    problems.append(f'config.data.max_len={data_len}: must be <= config.model.max_len='
+                    f'{model_len} (the size of the position tables)')
+  emb, heads = _get(config, 'model.emb_dim'), _get(config, 'model.num_heads')
+  if isinstance(emb, int) and isinstance(heads, int) and heads > 0 and emb % heads:
+    problems.append(f'config.model.emb_dim={emb}: must be a multiple of config.model.num_heads='
+                    f'{heads}')
+  if problems:
+    raise exit_codes.ConfigError('\n'.join(problems))
+
+
+def _get(config, dotted: str):
+  node = config
+  for part in dotted.split('.'):
+    if not hasattr(node, 'get') or part not in node:
+      return None
+    node = node[part]
+  return node

@@ -4,14 +4,30 @@ r"""The command line for every job: prepare data, train (pretrain or fine-tune),
       [--config.train.num_steps=100 ...]
 
 The config is locked: a mistyped field is an error that names it, not a silently new field.
+Training resumes by itself from the workdir's last checkpoint, so the answer to any stop is to
+run the same command again (after fixing what the message says). Exit codes, for schedulers
+(exit_codes.py; docs/RELIABILITY.md lists the faults behind them):
+
+  0    finished
+  1    an error the one-line message explains: full disk, read-only or busy workdir (another
+       trainer holds it: pid, host and start are named), missing data, non-finite loss,
+       unreadable checkpoints
+  2    a command-line or config error (unknown field, value out of range, no such config
+       file); nothing ran
+  75   preempted (SIGTERM): the step reached was saved; rerun to resume
+  130  interrupted (Ctrl-C); rerun to resume from the last finished checkpoint
 """
+import errno
 import logging as logging_std
+import os
 import sys
 
 from absl import app
 from absl import flags
 from absl import logging
 from ml_collections import config_flags
+
+from pyhanzi_jax import exit_codes
 
 FLAGS = flags.FLAGS
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'A configs/*.py file.',
@@ -32,15 +48,26 @@ def run(config, workdir: str):
   if mode == 'evaluate':
     from pyhanzi_jax import evaluate  # pylint: disable=g-import-not-at-top
     return evaluate.evaluate_from_config(config, workdir)
-  raise ValueError(f"config.mode must be 'prepare', 'train' or 'evaluate', got {mode!r}")
+  raise exit_codes.ConfigError(f"config.mode={mode!r}: must be 'prepare', 'train' or 'evaluate'")
 
 
 class _QuietLibraries(logging_std.Filter):
-  """Drops INFO chatter of orbax and jax (dozens of lines per checkpoint); keeps warnings."""
+  """Drops INFO chatter of orbax and jax (dozens of lines per checkpoint); keeps their warnings
+  and errors, in one line each, since the error that stops the job is explained once, at the
+  end: a full disk made orbax log the same tensorstore error with a traceback four times over,
+  and asyncio (which only orbax uses here) 'Task exception was never retrieved' dozens of times.
+  """
 
   def filter(self, record):
-    noisy = '/orbax/' in record.pathname or '/jax/' in record.pathname
-    return record.levelno >= logging_std.WARNING or not noisy
+    if '/asyncio/' in record.pathname:
+      return False
+    if not any(s in record.pathname for s in ('/orbax/', '/jax/')):
+      return True
+    if record.levelno < logging_std.WARNING:
+      return False
+    record.msg = (record.getMessage().strip().splitlines() or [''])[0][:300]
+    record.args, record.exc_info, record.exc_text, record.stack_info = (), None, None, None
+    return True
 
 
 def main(argv):
@@ -51,8 +78,29 @@ def main(argv):
   run(_CONFIG.value, _WORKDIR.value)
 
 
+def _config_file_problem(argv) -> str | None:
+  """What is wrong with --config's file, if it cannot be found (config_flags says so only in
+  a traceback, when the config is first used)."""
+  names = [a.split('=', 1)[1] for a in argv[1:] if a.startswith('--config=')]
+  names += [b for a, b in zip(argv[1:], argv[2:]) if a == '--config']
+  for name in names:
+    path = name.split(':', 1)[0]
+    if not os.path.isfile(path):
+      return f'--config={name}: there is no file {path!r} (from {os.getcwd()})'
+  return None
+
+
+def _usage_error(message) -> None:
+  for line in str(message).splitlines() or ['']:
+    print(f'error in the command line or config: {line}', file=sys.stderr)
+  sys.exit(exit_codes.USAGE)
+
+
 def _parse_flags(argv):
   """absl's flag parsing, with config typos and bad config files as one clear line."""
+  problem = _config_file_problem(argv)
+  if problem:
+    _usage_error(problem)
   try:
     return FLAGS(argv)
   except (flags.Error, KeyError, AttributeError, TypeError, ValueError) as e:
@@ -60,23 +108,50 @@ def _parse_flags(argv):
     while cause.__context__ is not None and not isinstance(cause, KeyError):
       cause = cause.__context__  # absl wraps ml_collections' "Did you mean ..." KeyError.
     msg = cause.args[0] if isinstance(cause, KeyError) and cause.args else e
-    print(f'error in the command line or config: {msg}', file=sys.stderr)
-    sys.exit(2)
+    _usage_error(msg)
+
+
+def _os_error_message(e: OSError) -> str:
+  """One line for an OSError a user can fix, naming the path."""
+  where = e.filename or 'the workdir'
+  if e.errno in (errno.ENOSPC, errno.EDQUOT):
+    return (f'the disk is full (writing {where}): free space on it, then run the same command '
+            'again; training resumes from its last finished checkpoint')
+  if e.errno == errno.EROFS:
+    return f'cannot write {where}: read-only file system. Give a --workdir on a writable disk'
+  if e.errno in (errno.EACCES, errno.EPERM):
+    return (f'cannot write {where}: permission denied. Give a --workdir this user may write to, '
+            'or change its permissions')
+  if e.strerror and e.filename:
+    return f'{e.strerror}: {e.filename}'
+  return str(e)
 
 
 def _friendly_errors(argv):
-  """Runs `main`, turning the errors a user can cause into one clear line."""
+  """Runs `main`, turning the errors a user can cause into one clear line and an exit code."""
   try:
     app.run(main, argv, flags_parser=_parse_flags)
-  except (FileNotFoundError, ValueError, RuntimeError, FloatingPointError) as e:
+  except exit_codes.ConfigError as e:
+    _usage_error(e)
+  except exit_codes.Preempted as e:
+    print(e, file=sys.stderr)
+    sys.exit(exit_codes.PREEMPTED)
+  except KeyboardInterrupt:
+    print('interrupted: run the same command to resume from the last finished checkpoint',
+          file=sys.stderr)
+    sys.exit(exit_codes.INTERRUPTED)
+  except OSError as e:
+    # FileNotFoundErrors raised with a message (a missing data dir) print as that message.
+    print(f'error: {_os_error_message(e) if e.errno else e}', file=sys.stderr)
+    sys.exit(exit_codes.ERROR)
+  except (ValueError, RuntimeError, FloatingPointError) as e:
     print(f'error: {e}', file=sys.stderr)
-    sys.exit(1)
+    sys.exit(exit_codes.ERROR)
 
 
 def _with_huge_page_malloc(argv):
   """Re-executes this command once with huge-page malloc (pyhanzi_jax/malloc.py says why);
   PYHANZI_MALLOC=default opts out."""
-  import os  # pylint: disable=g-import-not-at-top
   from pyhanzi_jax import malloc  # pylint: disable=g-import-not-at-top
   if os.environ.get('PYHANZI_MALLOC') != 'default':
     malloc.reexec_with_huge_pages([sys.executable, '-m', 'pyhanzi_jax.main', *argv[1:]])

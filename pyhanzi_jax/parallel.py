@@ -114,6 +114,15 @@ def global_batch_array(mesh: Mesh, local_batch: dict[str, np.ndarray]):
   return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, x), local_batch)
 
 
+def any_process(flag: bool) -> bool:
+  """Whether `flag` is true on any process (every process must call it): a decision to stop
+  that one process makes, all must make, or the others wait for it at the next collective."""
+  if jax.process_count() == 1:
+    return bool(flag)
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  return bool(np.any(multihost_utils.process_allgather(np.int32(bool(flag)))))
+
+
 def check_batch_size(global_batch: int) -> tuple[int, int]:
   """(per-process rows, per-device rows); a clear error when the batch does not split evenly."""
   devices, processes = jax.device_count(), jax.process_count()

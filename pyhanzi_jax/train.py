@@ -12,6 +12,7 @@ updates.
 """
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import signal
@@ -29,11 +30,14 @@ import optax
 from pyhanzi_jax import bundle as bundle_lib
 from pyhanzi_jax import candidates as candidates_lib
 from pyhanzi_jax import checkpoint as ckpt_lib
+from pyhanzi_jax import config_defaults
 from pyhanzi_jax import evaluate as evaluate_lib
+from pyhanzi_jax import exit_codes
 from pyhanzi_jax import metric_writers
 from pyhanzi_jax import model as model_lib
 from pyhanzi_jax import optim
 from pyhanzi_jax import parallel
+from pyhanzi_jax import workdir_lock
 from pyhanzi_jax.data import pipeline
 from pyhanzi_jax.data import vocab as vocab_lib
 
@@ -295,9 +299,31 @@ class _Preemption:
 # --- The loop ---------------------------------------------------------------------------------
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
-  """Trains `config` in `workdir`, resuming from its latest checkpoint; returns last metrics."""
+  """Trains `config` in `workdir`, resuming from its latest checkpoint; returns last metrics.
+
+  Holds the workdir's lock throughout (workdir_lock.py). Ends early with exit_codes.ConfigError
+  (a field out of range), exit_codes.WorkdirBusy (another trainer has the workdir),
+  exit_codes.Preempted (SIGTERM: saved and stopped), FloatingPointError (a non-finite loss) or
+  RuntimeError (the disk is full), each saying what to do; main.py prints one line and an exit
+  code for each.
+  """
+  config_defaults.check(config)
   parallel.maybe_initialize_distributed(config.distributed)
   os.makedirs(workdir, exist_ok=True)
+  lock = workdir_lock.WorkdirLock(workdir, jax.process_index())
+  busy = lock.try_acquire()
+  if parallel.any_process(busy is not None):
+    lock.release()
+    raise exit_codes.WorkdirBusy(busy or 'another process of this run found its workdir lock '
+                                 'taken by another trainer (its log says which)')
+  try:
+    return _train_and_evaluate(config, workdir)
+  finally:
+    lock.release()
+
+
+def _train_and_evaluate(config, workdir):
+  """train_and_evaluate once the workdir is this run's."""
   is_main = jax.process_index() == 0
   if is_main:
     with open(os.path.join(workdir, 'config.json'), 'w', encoding='utf-8') as f:
@@ -307,13 +333,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   pinyin_vocab, hanzi_vocab = vocab_lib.load_vocabs(config.data.dir)
   model_config = model_lib.ModelConfig.from_config(config.model, len(pinyin_vocab),
                                                    len(hanzi_vocab))
-  if config.data.max_len > model_config.max_len:
-    raise ValueError(f'config.data.max_len={config.data.max_len} exceeds '
-                     f'config.model.max_len={model_config.max_len}')
   model = model_lib.Transformer(model_config)
   accum_steps = config.optim.grad_accum_steps
-  if accum_steps < 1:
-    raise ValueError(f'config.optim.grad_accum_steps={accum_steps} must be at least 1')
   process_rows, device_rows = parallel.check_batch_size(config.train.batch_size)
   train_split = pipeline.load_train_mixture(config.data.dir, config.data.train_corpus)
   # The batch of step s holds all its micro-batches, so it stays a function of (seed, s).
@@ -335,8 +356,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
       ['greedy_char_acc', 'greedy_sent_acc'] if config.train.eval_decode_sentences else [])
   valid_best = [f'{c}/{m}' for c in eval_corpora for m in metric_names]
   if config.train.best_metric not in valid_best:  # Fail now, not at the first validation.
-    raise ValueError(f'config.train.best_metric={config.train.best_metric!r} is not computed by '
-                     f'this config; choose one of {valid_best}')
+    raise exit_codes.ConfigError(f'config.train.best_metric={config.train.best_metric!r}: must '
+                                 f'be a metric this config computes, one of {valid_best}')
   logging.info('%d processes, %d devices: global batch %d, %d rows per process, %d per device; '
                '%d micro-batch(es) per update; %d training sentences', jax.process_count(),
                jax.device_count(), config.train.batch_size, process_rows, device_rows,
@@ -363,97 +384,176 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   del params
   checkpointer = ckpt_lib.Checkpointer(workdir, config.train.keep_checkpoints,
                                        config.train.best_metric)
-  restored = checkpointer.restore_latest(ckpt_lib.abstract_like(state, replicated))
-  if restored is not None:
-    state, _ = restored
-    logging.info('resumed from %s/checkpoints at step %d', workdir,
-                 int(parallel.to_host(state.step)))
-  start_step = int(parallel.to_host(state.step))
+  writer, finished = None, False
+  try:
+    restored = checkpointer.restore_latest(ckpt_lib.abstract_like(state, replicated))
+    if restored is not None:
+      state, _ = restored
+      logging.info('resumed from %s/checkpoints at step %d', workdir,
+                   int(parallel.to_host(state.step)))
+    start_step = int(parallel.to_host(state.step))
 
-  # Steps.
-  p_train_step = devices.compile(make_train_step(
-      model, tx, labels, config.optim.label_smoothing, accum_steps, devices.axis_name))
-  state = devices.place_state(state)
-  p_eval_step = jax.jit(make_eval_step(model),
-                        in_shardings=(replicated, parallel.data_sharded(mesh)),
-                        out_shardings=replicated)
+    # Steps.
+    p_train_step = devices.compile(make_train_step(
+        model, tx, labels, config.optim.label_smoothing, accum_steps, devices.axis_name))
+    state = devices.place_state(state)
+    p_eval_step = jax.jit(make_eval_step(model),
+                          in_shardings=(replicated, parallel.data_sharded(mesh)),
+                          out_shardings=replicated)
 
-  table = (candidates_lib.CandidateTable(pinyin_vocab, hanzi_vocab)
-           if config.train.eval_decode_sentences else None)
+    table = (candidates_lib.CandidateTable(pinyin_vocab, hanzi_vocab)
+             if config.train.eval_decode_sentences else None)
 
-  def evaluate(step, state_params):
-    out = {}
-    for corpus, split in eval_splits.items():
-      acc = None
-      for b in pipeline.eval_batches(split, config.train.batch_size, config.data.max_len,
-                                     config.train.eval_batches, jax.process_index(),
-                                     jax.process_count()):
-        acc = _add(acc, p_eval_step(state_params, parallel.global_batch_array(mesh, b)))
-      out.update(finalize_metrics(parallel.to_host(acc), corpus))
-      if config.train.eval_decode_sentences:
-        out.update({f'{corpus}/{k}': v for k, v in evaluate_lib.decoded_accuracy(
-            model, parallel.to_host(state_params), split, pinyin_vocab, hanzi_vocab,
-            max_sentences=config.train.eval_decode_sentences,
-            max_len=config.data.max_len, table=table).items()})
-    logging.info('eval at step %d: %s', step,
-                 '  '.join(f'{k} {v:.4f}' for k, v in sorted(out.items())))
-    return out
+    def evaluate(step, state_params):
+      out = {}
+      for corpus, split in eval_splits.items():
+        acc = None
+        for b in pipeline.eval_batches(split, config.train.batch_size, config.data.max_len,
+                                       config.train.eval_batches, jax.process_index(),
+                                       jax.process_count()):
+          acc = _add(acc, p_eval_step(state_params, parallel.global_batch_array(mesh, b)))
+        out.update(finalize_metrics(parallel.to_host(acc), corpus))
+        if config.train.eval_decode_sentences:
+          out.update({f'{corpus}/{k}': v for k, v in evaluate_lib.decoded_accuracy(
+              model, parallel.to_host(state_params), split, pinyin_vocab, hanzi_vocab,
+              max_sentences=config.train.eval_decode_sentences,
+              max_len=config.data.max_len, table=table).items()})
+      logging.info('eval at step %d: %s', step,
+                   '  '.join(f'{k} {v:.4f}' for k, v in sorted(out.items())))
+      return out
 
-  writer = metric_writers.MetricWriter(workdir)
-  acc, t0, last_metrics = None, time.time(), {}
-  t_start, steps_timed = time.time(), 0
-  logging.info('training steps %d..%d', start_step, num_steps)
-  with _Preemption() as preemption:
-    for step in range(start_step + 1, num_steps + 1):
-      batch = batches.batch(step - 1)
-      state, sums = p_train_step(state, devices.place_batch(batch), dropout_rng)
-      acc = _add(acc, sums)
-      if step % config.train.log_every == 0 or step == num_steps:
-        host = parallel.to_host(devices.unreplicate(acc))
-        n_logged = (step - 1) % config.train.log_every + 1
-        if not np.isfinite(host['loss_sum']):
-          raise FloatingPointError(
-              f'non-finite training loss at step {step}: stopping instead of training on garbage. '
-              f'Lower config.optim.learning_rate or check the data; the last good checkpoint is '
-              f'in {workdir}/checkpoints.')
-        elapsed = time.time() - t0
-        last_metrics = finalize_metrics(host, 'train')
-        last_metrics.update({
-            'train/grad_norm': host['grad_norm'] / n_logged,
-            'train/learning_rate': float(learning_rate(step - 1)),  # What update `step` applied.
-            'train/tokens_per_sec': host['tokens'] / max(elapsed, 1e-9),
-        })
-        writer.write(step, last_metrics)
-        steps_timed += n_logged
-        if is_main:
-          print(metric_writers.progress_line(step, num_steps, last_metrics,
-                                             time.time() - t_start, steps_timed), flush=True)
-        acc, t0 = None, time.time()
-      if step % config.train.eval_every == 0 or step == num_steps:
-        eval_metrics = evaluate(step, devices.unreplicate(state).params)
-        writer.write(step, eval_metrics)
-        last_metrics.update(eval_metrics)
-        checkpointer.save_if_best(step, devices.unreplicate(state), eval_metrics)
-        t0 = time.time()
-      stop = preemption.stop_at(step)
-      if step % config.train.checkpoint_every == 0 or step == num_steps or stop:
-        checkpointer.save(step, devices.unreplicate(state), force=True)
-      if stop:
-        logging.warning('SIGTERM: saved step %d; stopping. Run the same command to resume.', step)
-        break
-  checkpointer.wait()
+    # Rows logged after start_step by an earlier, interrupted run are redone: forget them.
+    writer = metric_writers.MetricWriter(workdir, resume_step=start_step)
+    acc, t0, last_metrics, checked, step = None, time.time(), {}, start_step, start_step
+    t_start, steps_timed = time.time(), 0
+    logging.info('training steps %d..%d', start_step, num_steps)
+    with _Preemption() as preemption:
+      for step in range(start_step + 1, num_steps + 1):
+        batch = batches.batch(step - 1)
+        state, sums = p_train_step(state, devices.place_batch(batch), dropout_rng)
+        acc = _add(acc, sums)
+        stop = preemption.stop_at(step)
+        log_now = step % config.train.log_every == 0 or step == num_steps
+        eval_now = step % config.train.eval_every == 0 or step == num_steps
+        save_now = step % config.train.checkpoint_every == 0 or step == num_steps or stop
+        if log_now or eval_now or save_now:
+          # Checked before anything is saved, so no checkpoint holds the garbage.
+          host = parallel.to_host(devices.unreplicate(acc))
+          if not (np.isfinite(host['loss_sum']) and np.isfinite(host['grad_norm'])):
+            where = f'step {step}' if checked + 1 == step else f'steps {checked + 1}..{step}'
+            raise FloatingPointError(f'non-finite training loss or gradient at {where}: stopped '
+                                     'instead of training on garbage.')
+          checked = step
+        if log_now:
+          elapsed = time.time() - t0
+          n_logged = (step - 1) % config.train.log_every + 1
+          last_metrics = finalize_metrics(host, 'train')
+          last_metrics.update({
+              'train/grad_norm': host['grad_norm'] / n_logged,
+              'train/learning_rate': float(learning_rate(step - 1)),  # What update `step` applied.
+              'train/tokens_per_sec': host['tokens'] / max(elapsed, 1e-9),
+          })
+          writer.write(step, last_metrics)
+          steps_timed += n_logged
+          if is_main:
+            print(metric_writers.progress_line(step, num_steps, last_metrics,
+                                               time.time() - t_start, steps_timed), flush=True)
+          acc, t0 = None, time.time()
+        if eval_now:
+          eval_metrics = evaluate(step, devices.unreplicate(state).params)
+          writer.write(step, eval_metrics)
+          last_metrics.update(eval_metrics)
+          checkpointer.save_if_best(step, devices.unreplicate(state), eval_metrics)
+          t0 = time.time()
+        if save_now:
+          checkpointer.save(step, devices.unreplicate(state), force=True)
+        if stop:
+          logging.warning('SIGTERM: saved step %d; stopping. Run the same command to resume.',
+                          step)
+          break
+    checkpointer.wait()
+    if preemption.requested:
+      finished = True
+      raise exit_codes.Preempted(step, workdir)
 
-  if config.train.export_at_end and not preemption.requested:
-    # Every process takes part in the orbax restore (it meets the others at barriers; process 0
-    # alone would wait forever); only process 0 writes the bundle.
-    best = ckpt_lib.restore_params_from_workdir(workdir, ckpt_lib.abstract_like(
-        parallel.to_host(devices.unreplicate(state).params)))
-    if is_main:
-      export_dir = os.path.join(workdir, 'export')
-      bundle_lib.export_bundle(export_dir, best[0], model_config, pinyin_vocab, hanzi_vocab,
-                               max_len=config.data.max_len,
-                               provenance={'from': f'{workdir}/{best[2]} step {best[1]}'})
-      logging.info('exported the %s checkpoint (step %d) to %s', best[2], best[1], export_dir)
-  checkpointer.close()
-  writer.close()
-  return last_metrics
+    if config.train.export_at_end:
+      # Every process takes part in the orbax restore (it meets the others at barriers; process
+      # 0 alone would wait forever); only process 0 writes the bundle.
+      best = ckpt_lib.restore_params_from_workdir(workdir, ckpt_lib.abstract_like(
+          parallel.to_host(devices.unreplicate(state).params)))
+      if is_main:
+        export_dir = os.path.join(workdir, 'export')
+        bundle_lib.export_bundle(export_dir, best[0], model_config, pinyin_vocab, hanzi_vocab,
+                                 max_len=config.data.max_len,
+                                 provenance={'from': f'{workdir}/{best[2]} step {best[1]}'})
+        logging.info('exported the %s checkpoint (step %d) to %s', best[2], best[1], export_dir)
+    finished = True
+    return last_metrics
+  except FloatingPointError as e:
+    raise FloatingPointError(f'{e} {_resume_hint(checkpointer, workdir)}') from None
+  except Exception as e:  # pylint: disable=broad-except
+    if not _disk_full(e):
+      raise
+    raise RuntimeError(
+        f'the disk holding {workdir} is full ({_first_line(e)}). Free space on it, then run the '
+        f'same command again: {_resume_hint(checkpointer, workdir, resumes=True)}') from e
+  finally:
+    _close(checkpointer, writer, finished)
+
+
+def _resume_hint(checkpointer, workdir: str, resumes: bool = False) -> str:
+  """Where a rerun starts, after an error: the last checkpoint that was completely written."""
+  # On several processes, waiting for saves in flight could wait for a failed peer forever.
+  steps = []
+  if jax.process_count() == 1:
+    try:
+      checkpointer.wait()
+    except Exception:  # pylint: disable=broad-except
+      pass  # The save in flight failed too (a full disk): it is not a finished step.
+    steps = checkpointer.finished_steps()
+  if resumes:
+    return (f'it resumes from step {steps[-1]}, the last checkpoint written' if steps else
+            f'it starts from the beginning, as no checkpoint was written in {workdir}')
+  if not steps:
+    return (f'No checkpoint was saved before it in {workdir}/checkpoints. Lower '
+            'config.optim.learning_rate (or raise warmup_steps), or check the data, and rerun.')
+  return (f'The last checkpoint saved before it is step {steps[-1]} in {workdir}/checkpoints; '
+          'a rerun resumes there and meets the same numbers, so first lower '
+          'config.optim.learning_rate (or raise warmup_steps), or check the data.')
+
+
+def _disk_full(e: BaseException) -> bool:
+  """Whether `e`, or an error it came from, is a write to a full disk (orbax reports
+  tensorstore's ENOSPC as a ValueError naming it)."""
+  while e is not None:
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+      return True
+    text = str(e)
+    if 'No space left on device' in text or 'Disk quota exceeded' in text:
+      return True
+    e = e.__cause__ or e.__context__
+  return False
+
+
+def _first_line(e: BaseException) -> str:
+  while e is not None:
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+      return f'{e.strerror}: {e.filename}' if e.filename else e.strerror
+    e = e.__cause__ or e.__context__
+  return 'No space left on device'
+
+
+def _close(checkpointer, writer, finished: bool) -> None:
+  """Closes the writers; after an error, without raising another that would hide it."""
+  closers = [writer.close] if writer else []
+  # After an error on several processes, the checkpointer's wait for saves in flight could wait
+  # for a failed peer forever: the scheduler restarts them all anyway.
+  if finished or jax.process_count() == 1:
+    closers.append(checkpointer.close)
+  for close in closers:
+    try:
+      close()
+    except Exception:  # pylint: disable=broad-except
+      if finished:
+        raise
+      logging.info('closing after the error above failed too')

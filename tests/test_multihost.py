@@ -60,7 +60,7 @@ def _start(args, env, log_path):
                           stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def _finish(p, log_path, what):
+def _finish(p, log_path, what, want=0):
   try:
     rc = p.wait(timeout=TIMEOUT_S)
   except subprocess.TimeoutExpired:
@@ -69,7 +69,7 @@ def _finish(p, log_path, what):
     rc = f'timeout after {TIMEOUT_S} s (a hang?)'
   with open(log_path, 'rb') as f:
     out = f.read().decode(errors='replace')
-  assert rc == 0, f'{what} failed ({rc}):\n{out[-6000:]}'
+  assert rc == want, f'{what} failed ({rc}):\n{out[-6000:]}'
   return out
 
 
@@ -167,7 +167,8 @@ def test_sigterm_to_one_process_stops_all_at_one_saved_step(tmp_path):
   except BaseException:
     os.killpg(p.pid, signal.SIGKILL)  # Never leave a 100,000-step run behind.
     raise
-  out0 = _finish(p, tmp_path / 'run.log', 'the preempted run')
+  # Preempted and saved: exit 75 (exit_codes.PREEMPTED), not 0, so a scheduler requeues it.
+  out0 = _finish(p, tmp_path / 'run.log', 'the preempted run', want=75)
   saved = [int(m) for m in re.findall(r'SIGTERM: saved step (\d+)', out0 + log1.read_text())]
   assert len(saved) == 2 and saved[0] == saved[1] > 0, saved
   step = saved[0]

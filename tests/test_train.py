@@ -229,6 +229,10 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
   b, sb = _final_params(killed)
   assert sa == sb == 60
   jax.tree.map(np.testing.assert_array_equal, a, b)
+  # The steps redone after the resume are logged once (the killed run's later rows are dropped).
+  with open(os.path.join(killed, 'metrics.jsonl')) as f:
+    logged = [r['step'] for r in map(json.loads, f) if 'train/loss' in r]
+  assert logged == [20, 40, 60], logged
 
 
 def test_config_typo_is_a_clear_error():
@@ -253,7 +257,7 @@ def test_main_runs_with_huge_page_malloc_unless_told_not_to(tmp_path, opt_out):
     env['PYHANZI_MALLOC'] = 'default'
   r = subprocess.run([sys.executable, '-m', 'pyhanzi_jax.main', f'--config={cfg}',
                       f'--workdir={tmp_path}'], cwd=ROOT, env=env, capture_output=True, text=True)
-  assert r.returncode == 1 and "config.mode must be" in r.stderr
+  assert r.returncode == 2 and "must be 'prepare', 'train' or 'evaluate'" in r.stderr
   assert ('glibc.malloc.hugetlb=1' in r.stderr) != opt_out
 
 
