@@ -184,7 +184,7 @@ class ConversionWorker:
     self.queue_size = queue_size
     self._count_lock = threading.Lock()
     self.in_flight = 0
-    self.batches = 0
+    self.calls = 0  # Calls of convert_batch (one per group).
     self.converted = 0
 
   def start(self) -> None:
@@ -256,7 +256,7 @@ class ConversionWorker:
   def _convert(self, group: list[_Job]) -> None:
     try:
       results = self._convert_batch([j.text for j in group], group[0].k)
-      self.batches += 1
+      self.calls += 1
     except Exception as e:  # pylint: disable=broad-except
       if len(group) > 1:  # One bad text fails the batch call: find it by converting singly.
         for job in group:
@@ -362,7 +362,10 @@ class Handler(BaseHTTPRequestHandler):
     if not self.server.loopback:
       return
     host = (self.headers.get('Host') or '').strip().lower()
-    name = host.rsplit(':', 1)[0] if host.count(':') == 1 or host.startswith('[') else host
+    if host.startswith('['):  # [::1]:8765
+      name = host[:host.find(']') + 1]
+    else:
+      name = host.rsplit(':', 1)[0] if host.count(':') == 1 else host
     if name not in ('127.0.0.1', 'localhost', '[::1]', '::1', ''):
       raise RequestError(HTTPStatus.FORBIDDEN, f'Host {host!r} is not this machine; a server '
                          'bound to loopback only answers requests addressed to it')

@@ -207,22 +207,32 @@ class _Canned(BaseHTTPRequestHandler):
     pass
 
 
-def test_the_plugin_reads_escaped_json_and_ignores_an_error_answer(harness, tmp_path):
+@pytest.fixture
+def canned():
   httpd = ThreadingHTTPServer(('127.0.0.1', 0), _Canned)
   thread = threading.Thread(target=httpd.serve_forever, kwargs={'poll_interval': 0.05})
   thread.start()
   try:
-    port = httpd.server_address[1]
-    _, menu = _type(harness, _user_dir(str(tmp_path / 'u'), port, timeout_ms=5000))
-    assert menu[0][0] == '你好"世界"😀', menu
-    _, own = _type(harness, _user_dir(str(tmp_path / 'own')), keys=KEYS + 'x')
-    _, menu = _type(harness, _user_dir(str(tmp_path / 'v'), port, timeout_ms=5000),
-                    keys=KEYS + 'x')
-    assert menu == own
+    yield httpd.server_address[1]
   finally:
     httpd.shutdown()
     httpd.server_close()
     thread.join(5)
+
+
+@pytest.mark.parametrize('transport', ['socket', 'curl'])
+def test_the_plugin_reads_escaped_json(harness, canned, tmp_path, transport):
+  if transport == 'curl' and not shutil.which('curl'):
+    pytest.skip('needs curl')
+  user = _user_dir(str(tmp_path / 'u'), canned, timeout_ms=5000, transport=transport)
+  assert _type(harness, user)[1][0][0] == '你好"世界"😀'
+
+
+def test_an_error_answer_leaves_rimes_list(harness, canned, tmp_path):
+  _, own = _type(harness, _user_dir(str(tmp_path / 'own')), keys=KEYS + 'x')
+  _, menu = _type(harness, _user_dir(str(tmp_path / 'u'), canned, timeout_ms=5000),
+                  keys=KEYS + 'x')
+  assert menu == own
 
 
 def test_plugin_settings_are_read_from_the_shipped_patch():

@@ -163,7 +163,7 @@ def test_worker_refuses_past_its_queue_and_expires_stale_jobs():
 
 @pytest.fixture
 def fake_server():
-  worker = server.ConversionWorker(_fake_batch(), queue_size=8)
+  worker = server.ConversionWorker(_fake_batch())
   httpd = server.Server(('127.0.0.1', 0), LIMITS, worker, model_name='fake')
   worker.start()
   thread = threading.Thread(target=httpd.serve_forever, kwargs={'poll_interval': 0.05})
@@ -220,6 +220,12 @@ def test_bad_requests_get_a_4xx_naming_the_problem(fake_server, body, headers, s
   assert _post(fake_server, {'input': 'ok', 'k': 1})[0] == 200  # Still up.
 
 
+@pytest.mark.parametrize('host', ['127.0.0.1:8765', 'localhost', 'LOCALHOST:1', '[::1]:8765',
+                                  '[::1]'])
+def test_loopback_host_names_are_accepted(fake_server, host):
+  assert _post(fake_server, {'input': 'ni'}, headers={'Host': host})[0] == 200
+
+
 def test_body_size_length_and_unknown_paths(fake_server):
   status, answer = _post(fake_server, b'{"input": "' + b'a' * 20000 + b'"}')
   assert status == 413 and 'at most 16384' in answer['error']
@@ -230,6 +236,33 @@ def test_body_size_length_and_unknown_paths(fake_server):
     assert b' 411 ' in s.recv(4096).split(b'\r\n')[0]
   assert _request(fake_server, 'GET', '/nope')[0] == 404
   assert _post(fake_server, {'input': 'ni'})[0] == 200
+
+
+def test_a_busy_server_answers_503_and_504():
+  gate = threading.Event()
+  worker = server.ConversionWorker(_fake_batch(gate=gate), queue_size=1)
+  httpd = server.Server(('127.0.0.1', 0), LIMITS, worker)
+  worker.start()
+  thread = threading.Thread(target=httpd.serve_forever, kwargs={'poll_interval': 0.05})
+  thread.start()
+  try:
+    # A client that gives up after 300 ms holds the only slot until then.
+    status, answer = _post(httpd, {'input': 'slow', 'timeout_ms': 300})
+    assert status == 504 and 'no answer within 0.3 s' in answer['error']
+    held = threading.Thread(target=_post, args=(httpd, {'input': 'held'}))
+    held.start()
+    time.sleep(0.3)
+    status, answer = _post(httpd, {'input': 'more'})
+    assert status == 503 and 'already waiting' in answer['error']
+    gate.set()
+    held.join(10)
+    assert _post(httpd, {'input': 'ok'})[0] == 200
+  finally:
+    gate.set()
+    httpd.shutdown()
+    httpd.server_close()
+    worker.stop()
+    thread.join(5)
 
 
 def test_keep_alive_serves_several_requests_on_one_connection(fake_server):

@@ -138,16 +138,23 @@ local function post_socket(cfg, body)
   return status, response:sub(start + 4)
 end
 
+local WINDOWS = package.config:sub(1, 1) == '\\'
+
+-- One argument for io.popen's shell: POSIX sh, or cmd.exe on Windows (where curl.exe reads
+-- \" inside double quotes as a quote). What is quoted here is JSON of letters and apostrophes
+-- (the filter only asks about such input), a URL and curl's options.
 local function shell_quote(s)
+  if WINDOWS then return '"' .. s:gsub('"', '\\"') .. '"' end
   return "'" .. s:gsub("'", "'\\''") .. "'"
 end
 
--- POST by running curl; the body is pinyin, quoted for a POSIX shell.
+-- POST by running curl.
 local function post_curl(cfg, body)
   local url = string.format('http://%s:%d/convert', cfg.host, cfg.port)
   local command = string.format(
-      "curl -s -m %.3f -H 'Content-Type: application/json' --data-binary %s -w '\\n%%{http_code}' %s",
-      cfg.timeout, shell_quote(body), shell_quote(url))
+      'curl -s -m %.3f -H %s --data-binary %s -w %s %s', cfg.timeout,
+      shell_quote('Content-Type: application/json'), shell_quote(body),
+      shell_quote('\\n%{http_code}'), shell_quote(url))
   local pipe = io.popen(command, 'r')
   if not pipe then return nil, 'cannot run curl' end
   local out = pipe:read('a') or ''
