@@ -7,7 +7,8 @@
       config file); nothing ran.
   75  preempted (SIGTERM): the step reached was saved; rerun the same command to resume
       (EX_TEMPFAIL of sysexits.h, which schedulers read as "try again").
-  130 interrupted (Ctrl-C); rerun to resume from the last finished checkpoint.
+  130 interrupted (Ctrl-C): during the steps, the step reached was saved; before them, nothing
+      was lost but the start-up. Rerun to resume.
 
 main.py turns these exceptions (and OSErrors) into one line on stderr and the code; the modules
 that raise them import nothing else, so this file sits below every other one.
@@ -25,12 +26,15 @@ class ConfigError(ValueError):
 
 
 class Preempted(Exception):
-  """Training stopped at a SIGTERM after saving the step it reached (exit 75)."""
+  """Training stopped at a signal after saving the step it reached: SIGTERM (exit 75) or
+  Ctrl-C, SIGINT (exit 130)."""
 
-  def __init__(self, step: int, workdir: str):
-    super().__init__(f'preempted (SIGTERM): saved step {step} in {workdir}/checkpoints; run the '
-                     'same command to resume')
+  def __init__(self, step: int, workdir: str, signal_name: str = 'SIGTERM'):
+    what = 'interrupted (Ctrl-C)' if signal_name == 'SIGINT' else f'preempted ({signal_name})'
+    super().__init__(f'{what}: saved step {step} in {workdir}/checkpoints; run the same command '
+                     'to resume')
     self.step = step
+    self.exit_code = INTERRUPTED if signal_name == 'SIGINT' else PREEMPTED
 
 
 class WorkdirBusy(RuntimeError):

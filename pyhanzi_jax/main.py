@@ -15,7 +15,8 @@ run the same command again (after fixing what the message says). Exit codes, for
   2    a command-line or config error (unknown field, value out of range, no such config
        file); nothing ran
   75   preempted (SIGTERM): the step reached was saved; rerun to resume
-  130  interrupted (Ctrl-C); rerun to resume from the last finished checkpoint
+  130  interrupted (Ctrl-C): the step reached was saved (a second Ctrl-C stops at once);
+       rerun to resume
 """
 import errno
 import logging as logging_std
@@ -135,11 +136,13 @@ def _friendly_errors(argv):
     _usage_error(e)
   except exit_codes.Preempted as e:
     print(e, file=sys.stderr)
-    sys.exit(exit_codes.PREEMPTED)
+    sys.exit(e.exit_code)
   except KeyboardInterrupt:
+    # Outside the training steps (those save and stop at a Ctrl-C): nothing is lost but the
+    # start-up. Python's own exit then could crash in the middle of a JAX call it interrupted.
     print('interrupted: run the same command to resume from the last finished checkpoint',
-          file=sys.stderr)
-    sys.exit(exit_codes.INTERRUPTED)
+          file=sys.stderr, flush=True)
+    os._exit(exit_codes.INTERRUPTED)  # pylint: disable=protected-access
   except OSError as e:
     # FileNotFoundErrors raised with a message (a missing data dir) print as that message.
     print(f'error: {_os_error_message(e) if e.errno else e}', file=sys.stderr)

@@ -256,33 +256,41 @@ def _add(acc, sums):
 
 
 class _Preemption:
-  """SIGTERM (a preemption notice, `kill`) -> save and stop at a step every process agrees on.
+  """SIGTERM (a preemption notice, `kill`) or Ctrl-C -> save and stop at a step every process
+  agrees on.
 
-  One process: a Python handler sets a flag that the next step sees. Several processes:
-  SIGTERM may reach them at different steps (or reach only one), and a checkpoint save is
-  collective, so each stopping at its own next step would leave the others waiting at a barrier.
-  There jax.distributed's preemption service takes the signal (its handler is installed by
-  `jax.distributed.initialize`, so no Python handler replaces it), tells every process, and
+  One process: a Python handler sets a flag that the next step sees; after a first Ctrl-C the
+  previous SIGINT handler is back, so a second one stops at once. (A KeyboardInterrupt in the
+  middle of a step, the default, left a process that crashed on its way out.) Several
+  processes: SIGTERM may reach them at different steps (or reach only one), and a checkpoint
+  save is collective, so each stopping at its own next step would leave the others waiting at a
+  barrier. There jax.distributed's preemption service takes the signal (its handler is installed
+  by `jax.distributed.initialize`, so no Python handler replaces it), tells every process, and
   `multihost_utils.reached_preemption_sync_point` answers True at the same step on all of them
   (it must be asked at every step).
   """
 
   def __init__(self):
     self.requested = False
-    self._previous = None
+    self.signal_name = 'SIGTERM'
+    self._previous = {}
     self._multiprocess = jax.process_count() > 1
 
   def __enter__(self):
     if self._multiprocess:
       return self
     try:
-      self._previous = signal.signal(signal.SIGTERM, self._handle)
+      self._previous = {sig: signal.signal(sig, self._handle)
+                        for sig in (signal.SIGTERM, signal.SIGINT)}
     except ValueError:  # Not the main thread (e.g. a notebook worker): no handler.
-      self._previous = None
+      self._previous = {}
     return self
 
   def _handle(self, signum, frame):  # pylint: disable=unused-argument
     self.requested = True
+    self.signal_name = signal.Signals(signum).name
+    if signum == signal.SIGINT:
+      signal.signal(signal.SIGINT, self._previous[signal.SIGINT])
 
   def stop_at(self, step: int) -> bool:
     """Whether to save `step` and stop (call once per step, on every process)."""
@@ -292,8 +300,8 @@ class _Preemption:
     return self.requested
 
   def __exit__(self, *exc):
-    if self._previous is not None:
-      signal.signal(signal.SIGTERM, self._previous)
+    for sig, previous in self._previous.items():
+      signal.signal(sig, previous)
 
 
 # --- The loop ---------------------------------------------------------------------------------
@@ -303,7 +311,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
 
   Holds the workdir's lock throughout (workdir_lock.py). Ends early with exit_codes.ConfigError
   (a field out of range), exit_codes.WorkdirBusy (another trainer has the workdir),
-  exit_codes.Preempted (SIGTERM: saved and stopped), FloatingPointError (a non-finite loss) or
+  exit_codes.Preempted (SIGTERM or Ctrl-C: saved and stopped), FloatingPointError (a non-finite loss) or
   RuntimeError (the disk is full), each saying what to do; main.py prints one line and an exit
   code for each.
   """
@@ -325,9 +333,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
 def _train_and_evaluate(config, workdir):
   """train_and_evaluate once the workdir is this run's."""
   is_main = jax.process_index() == 0
-  if is_main:
-    with open(os.path.join(workdir, 'config.json'), 'w', encoding='utf-8') as f:
-      f.write(config.to_json_best_effort(indent=2))
 
   # Data and model.
   pinyin_vocab, hanzi_vocab = vocab_lib.load_vocabs(config.data.dir)
@@ -392,6 +397,9 @@ def _train_and_evaluate(config, workdir):
       logging.info('resumed from %s/checkpoints at step %d', workdir,
                    int(parallel.to_host(state.step)))
     start_step = int(parallel.to_host(state.step))
+    if is_main:  # Once the checkpoints fit it: a config they refuse does not replace the run's.
+      with open(os.path.join(workdir, 'config.json'), 'w', encoding='utf-8') as f:
+        f.write(config.to_json_best_effort(indent=2))
 
     # Steps.
     p_train_step = devices.compile(make_train_step(
@@ -468,13 +476,13 @@ def _train_and_evaluate(config, workdir):
         if save_now:
           checkpointer.save(step, devices.unreplicate(state), force=True)
         if stop:
-          logging.warning('SIGTERM: saved step %d; stopping. Run the same command to resume.',
-                          step)
+          logging.warning('%s: saved step %d; stopping. Run the same command to resume.',
+                          preemption.signal_name, step)
           break
     checkpointer.wait()
     if preemption.requested:
       finished = True
-      raise exit_codes.Preempted(step, workdir)
+      raise exit_codes.Preempted(step, workdir, preemption.signal_name)
 
     if config.train.export_at_end:
       # Every process takes part in the orbax restore (it meets the others at barriers; process

@@ -22,6 +22,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from configs import tiny
+from pyhanzi_jax import checkpoint as ckpt_lib
 from pyhanzi_jax import config_defaults
 from pyhanzi_jax import exit_codes
 from pyhanzi_jax import metric_writers
@@ -231,17 +232,39 @@ def test_a_damaged_newest_checkpoint_is_set_aside_and_the_rerun_saves_its_step_a
   train.train_and_evaluate(config, workdir)
   want, step = _latest_params(workdir)
   assert step == 4
+  # Damaged after they were written (a disk error, a bad copy): the newest periodic checkpoint,
+  # and the best one's metrics, which orbax reads on opening best/.
   with open(_biggest_file(os.path.join(workdir, 'checkpoints', '4')), 'r+b') as f:
-    f.truncate(1000)  # Damaged after it was written (a disk error, a bad copy).
+    f.truncate(1000)
+  for path in glob.glob(os.path.join(workdir, 'best', '*', 'metrics', '*')):
+    with open(path, 'r+b') as f:
+      f.truncate(3)
 
   train.train_and_evaluate(config, workdir)  # The same command again.
   assert sorted(os.listdir(os.path.join(workdir, 'checkpoints'))) == ['2', '4']
-  assert os.listdir(os.path.join(workdir, 'damaged')) == ['checkpoints-4']
+  assert sorted(os.listdir(os.path.join(workdir, 'damaged'))) == ['best', 'checkpoints-4']
+  assert os.listdir(os.path.join(workdir, 'best')) == ['4']  # Chosen again at step 4.
   got, step = _latest_params(workdir)
   assert step == 4
   jax.tree.map(np.testing.assert_array_equal, want, got)  # Redone bit for bit.
   assert _logged_steps(workdir) == [1, 2, 3, 4]  # Each step logged once.
   assert _logged_steps(workdir, 'general/loss') == [2, 4]
+
+  # A damaged best checkpoint at export (or init_from): the latest periodic one instead.
+  with open(_biggest_file(os.path.join(workdir, 'best', '4')), 'r+b') as f:
+    f.truncate(1000)
+  got, step, sub = ckpt_lib.restore_params_from_workdir(workdir, _abstract_params())
+  assert (sub, step) == ('checkpoints', 4)
+  jax.tree.map(np.testing.assert_array_equal, want, got)
+
+  # None readable (all damaged, or config.model changed): nothing is moved, the error says why.
+  for step in ('2', '4'):
+    with open(_biggest_file(os.path.join(workdir, 'checkpoints', step)), 'r+b') as f:
+      f.truncate(1000)
+  with pytest.raises(ckpt_lib.CheckpointError, match=r'\(steps \[2, 4\]\) can be read\. If '
+                     r'config\.model or config\.optim changed .* new --workdir'):
+    train.train_and_evaluate(config, workdir)
+  assert sorted(os.listdir(os.path.join(workdir, 'checkpoints'))) == ['2', '4']
 
 
 def test_a_non_finite_loss_stops_before_it_is_saved_and_names_the_last_checkpoint(tmp_path):
@@ -363,15 +386,16 @@ def test_sigkill_at_any_moment_then_rerunning_ends_like_an_uninterrupted_run(tmp
   rng = random.Random(18)
   moments = [('a periodic save', lambda: _saving(workdir, 'checkpoints', log)),
              ('a best save', lambda: _saving(workdir, 'best', log))]
+
+  def after(delay):
+    since = []
+    def ready():
+      if not since and _training(log)():
+        since.append(time.time())
+      return bool(since) and time.time() - since[0] > delay
+    return ready
   for delay in (rng.uniform(0, 3) for _ in range(3)):
-    def after(delay=delay):
-      since = []
-      def ready():
-        if not since and _training(log)():
-          since.append(time.time())
-        return bool(since) and time.time() - since[0] > delay
-      return ready
-    moments.append((f'{delay:.1f} s into the steps', after))
+    moments.append((f'{delay:.1f} s into the steps', lambda delay=delay: after(delay)))
   kills = 0
   for what, moment in moments:
     p = _start(workdir, log)
@@ -381,6 +405,13 @@ def test_sigkill_at_any_moment_then_rerunning_ends_like_an_uninterrupted_run(tmp
     out = _finish(p, log)
     assert 'Traceback' not in out, out[-3000:]
   assert kills >= 3, f'only {kills} runs were caught before they ended'
+  # And a Ctrl-C: the step reached is saved, exit 130.
+  p = _start(workdir, log)
+  if _wait_until(after(rng.uniform(0, 2)), p, 'a Ctrl-C'):
+    p.send_signal(signal.SIGINT)
+    out = _finish(p, log)
+    assert p.returncode == exit_codes.INTERRUPTED, out[-3000:]
+    assert out.strip().splitlines()[-1].startswith('interrupted (Ctrl-C): saved step ')
   p = _start(workdir, log)
   out = _finish(p, log)
   assert p.returncode == 0 and 'Traceback' not in out, out[-3000:]
