@@ -311,9 +311,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
 
   Holds the workdir's lock throughout (workdir_lock.py). Ends early with exit_codes.ConfigError
   (a field out of range), exit_codes.WorkdirBusy (another trainer has the workdir),
-  exit_codes.Preempted (SIGTERM or Ctrl-C: saved and stopped), FloatingPointError (a non-finite loss) or
-  RuntimeError (the disk is full), each saying what to do; main.py prints one line and an exit
-  code for each.
+  exit_codes.Preempted (SIGTERM or Ctrl-C: saved and stopped), FloatingPointError (a non-finite
+  loss) or RuntimeError (the disk is full), each saying what to do; main.py prints one line and
+  an exit code for each.
   """
   config_defaults.check(config)
   parallel.maybe_initialize_distributed(config.distributed)
@@ -503,8 +503,8 @@ def _train_and_evaluate(config, workdir):
     if not _disk_full(e):
       raise
     raise RuntimeError(
-        f'the disk holding {workdir} is full ({_first_line(e)}). Free space on it, then run the '
-        f'same command again: {_resume_hint(checkpointer, workdir, resumes=True)}') from e
+        f'the disk holding {workdir} is full ({_disk_full_detail(e)}). Free space on it, then '
+        f'run the same command again: {_resume_hint(checkpointer, workdir, resumes=True)}') from e
   finally:
     _close(checkpointer, writer, finished)
 
@@ -530,24 +530,27 @@ def _resume_hint(checkpointer, workdir: str, resumes: bool = False) -> str:
           'config.optim.learning_rate (or raise warmup_steps), or check the data.')
 
 
+def _causes(e: BaseException):
+  """`e` and the errors it came from."""
+  seen = set()
+  while e is not None and id(e) not in seen:
+    seen.add(id(e))
+    yield e
+    e = e.__cause__ or e.__context__
+
+
 def _disk_full(e: BaseException) -> bool:
-  """Whether `e`, or an error it came from, is a write to a full disk (orbax reports
-  tensorstore's ENOSPC as a ValueError naming it)."""
-  while e is not None:
-    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
-      return True
-    text = str(e)
-    if 'No space left on device' in text or 'Disk quota exceeded' in text:
-      return True
-    e = e.__cause__ or e.__context__
-  return False
+  """Whether `e` comes from a write to a full disk (orbax reports tensorstore's ENOSPC as a
+  ValueError that only names it)."""
+  return any((isinstance(c, OSError) and c.errno in (errno.ENOSPC, errno.EDQUOT))
+             or 'No space left on device' in str(c) or 'Disk quota exceeded' in str(c)
+             for c in _causes(e))
 
 
-def _first_line(e: BaseException) -> str:
-  while e is not None:
-    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
-      return f'{e.strerror}: {e.filename}' if e.filename else e.strerror
-    e = e.__cause__ or e.__context__
+def _disk_full_detail(e: BaseException) -> str:
+  for c in _causes(e):
+    if isinstance(c, OSError) and c.errno in (errno.ENOSPC, errno.EDQUOT):
+      return f'{c.strerror}: {c.filename}' if c.filename else c.strerror
   return 'No space left on device'
 
 
