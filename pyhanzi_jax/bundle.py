@@ -11,16 +11,21 @@ A bundle is a directory:
 
 `export_bundle` writes one atomically (a temporary directory renamed into place) from the
 model's parts plus extensions; `load_bundle` reads one back, refusing it with a BundleError
-that names the file and what to do when anything does not match; `load_model` also takes a
-training workdir. Bundles of an older format are migrated on load (`_MIGRATIONS`), so a
+that names the file and what to do when anything does not match (bundle.json's schema, a
+checksum, a vocabulary, the model config, a parameter's name, shape, dtype or a non-finite
+value: a bundle that loads is one the converter can use); `load_model` also takes a training
+workdir. Bundles of an older format are migrated on load (`_MIGRATIONS`), so a
 re-export writes the current one.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import shutil
+import zipfile
+import zlib
 from typing import Any, Protocol, Sequence
 
 import jax
@@ -36,6 +41,9 @@ from pyhanzi_jax.data import vocab as vocab_lib
 BUNDLE_FORMAT = 2  # Bump when the layout changes, and add a migration from the one before.
 RELEASE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'release')
 PARAMS, PINYIN_VOCAB, HANZI_VOCAB = 'params.npz', 'pinyin.txt', 'hanzi.txt'
+# Upper bounds of the conversion settings: beyond them memory, not quality, grows (64 lattice
+# paths of a 2,000-character line already score 64 x its pieces; 100,000 asked for 48 GB).
+MAX_BEAM, MAX_PROPOSALS = 64, 64
 
 
 class BundleError(ckpt_lib.CheckpointError):
@@ -52,16 +60,20 @@ class ConversionSettings:
   user_bonus: float = lexicon_lib.USER_BONUS  # Nats per character of a user word.
 
   def __post_init__(self):
-    for name in ('beam_size', 'lexicon_paths', 'lexicon_edits'):
+    for name, top in (('beam_size', MAX_BEAM), ('lexicon_paths', MAX_PROPOSALS),
+                      ('lexicon_edits', MAX_PROPOSALS)):
       value = getattr(self, name)
       if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ValueError(f'{name} must be a whole number >= 0, got {value!r}')
+      if value > top:
+        raise ValueError(f'{name} must be at most {top}, got {value}')
     if self.beam_size < 1:
       raise ValueError(f'beam_size must be at least 1, got {self.beam_size}')
     for name in ('lm_weight', 'user_bonus'):
-      if not isinstance(getattr(self, name), (int, float)) or isinstance(getattr(self, name),
-                                                                         bool):
-        raise ValueError(f'{name} must be a number, got {getattr(self, name)!r}')
+      value = getattr(self, name)
+      if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(
+          value):
+        raise ValueError(f'{name} must be a finite number, got {value!r}')
 
   @classmethod
   def with_lexicon(cls) -> 'ConversionSettings':
@@ -70,18 +82,36 @@ class ConversionSettings:
                lexicon_edits=lexicon_lib.DEFAULT_EDITS)
 
 
-def _from_json(cls, fields: Any, where: str):
-  """A dataclass from its bundle.json object; BundleError naming a wrong or unknown field."""
+def _from_json(cls, fields: Any, where: str, check=None):
+  """A dataclass from its bundle.json object (after check(fields, where), if given);
+  BundleError naming a wrong or unknown field."""
   if not isinstance(fields, dict):
     raise BundleError(f'{where}: expected an object, got {type(fields).__name__}')
   known = {f.name for f in dataclasses.fields(cls)}
   unknown = sorted(set(fields) - known)
   if unknown:
     raise BundleError(f'{where}: unknown field(s) {unknown}; known: {sorted(known)}')
+  if check is not None:
+    check(fields, where)
   try:
     return cls(**fields)
-  except (TypeError, ValueError) as e:
+  except (TypeError, ValueError, ArithmeticError) as e:
     raise BundleError(f'{where}: {e}') from None
+
+
+def _check_model_fields(fields: dict, where: str) -> None:
+  """The model config's sizes are whole numbers >= 1 (layers >= 0), its rates in [0, 1)
+  (dtypes are ModelConfig's own check)."""
+  for name, value in fields.items():
+    if name.endswith('dtype'):
+      continue
+    if name.endswith('rate'):
+      ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 1
+    else:
+      ok = (isinstance(value, int) and not isinstance(value, bool)
+            and value >= (0 if name.endswith('layers') else 1))
+    if not ok:
+      raise BundleError(f'{where}: {name}={value!r} is out of range; export the model again')
 
 
 def model_config_to_json(config: model_lib.ModelConfig) -> dict:
@@ -209,7 +239,7 @@ def read_meta(path: str) -> dict:
   try:
     with open(meta_path, encoding='utf-8') as f:
       meta = json.load(f)
-  except (OSError, ValueError) as e:
+  except (OSError, ValueError, RecursionError) as e:
     raise BundleError(f'{meta_path} is unreadable ({e}); export the model again') from e
   if not isinstance(meta, dict):
     raise BundleError(f'{meta_path} holds a {type(meta).__name__}, not an object; export the '
@@ -226,51 +256,124 @@ def read_meta(path: str) -> dict:
   missing = [k for k in ('model', 'settings', 'max_len', 'files') if k not in meta]
   if missing:
     raise BundleError(f'{meta_path} lacks {missing}; export the model again')
+  max_len = meta['max_len']
+  if not isinstance(max_len, int) or isinstance(max_len, bool) or max_len < 2:
+    raise BundleError(f'{meta_path}: max_len must be a whole number >= 2, got {max_len!r}; '
+                      'export the model again')
   return meta
 
 
-def _require_checksums(path: str, files: dict) -> None:
-  if not isinstance(files, dict) or PARAMS not in files:
+def _required_files(meta: dict) -> list[str]:
+  """The files a bundle reads, each of which must have a checksum: the parameters, the
+  vocabularies (format 1 checked them by fingerprint instead) and the word list's."""
+  names = [PARAMS]
+  if 'vocab_fingerprints' not in meta:
+    names += [PINYIN_VOCAB, HANZI_VOCAB]
+  lex = meta.get(lexicon_lib.BundleLexicon.name)
+  if lex is not None:
+    names.append(lexicon_lib.FILENAME)
+    if isinstance(lex, dict) and 'bigrams' in lex:
+      names.append(lexicon_lib.BIGRAMS_FILENAME)
+  return names
+
+
+def _require_checksums(path: str, files: dict, required: Sequence[str]) -> None:
+  if not isinstance(files, dict):
     raise BundleError(f'{path}/bundle.json: "files" must map each file to its sha256, '
-                      f'{PARAMS} included; export the model again')
+                      f'{", ".join(required)} included; export the model again')
+  missing = [name for name in required if name not in files]
+  if missing:
+    raise BundleError(f'{path}/bundle.json: "files" must map each file to its sha256 and has '
+                      f'no sha256 of {", ".join(missing)}; export the model again')
   for name, sha256 in files.items():
+    if (not isinstance(name, str) or os.path.basename(name) != name or name in ('', '.', '..')
+        or not isinstance(sha256, str)):
+      raise BundleError(f'{path}/bundle.json: "files" has {name!r}: {sha256!r}; it maps file '
+                        'names in the bundle to sha256 strings; export the model again')
     full = os.path.join(path, name)
     if not os.path.isfile(full) or sources.sha256_of(full) != sha256:
       raise BundleError(f'{full} is missing or does not match its checksum: the bundle is '
                         'damaged or incomplete; export or download it again')
 
 
+def _load_vocab(path: str) -> vocab_lib.Vocab:
+  try:
+    return vocab_lib.Vocab.load(path)
+  except (OSError, ValueError) as e:
+    raise BundleError(f'{path} is not a vocabulary ({e}); export the model again') from None
+
+
+def _load_params(path: str, model_config: model_lib.ModelConfig):
+  """The parameter tree of params.npz, checked against the model config: the same names and
+  shapes, float arrays, every value finite."""
+  try:
+    expected = jax.eval_shape(lambda: model_lib.init_params(model_config, jax.random.key(0)))
+  except Exception as e:  # pylint: disable=broad-except  # Any way the config fails to build.
+    raise BundleError(f'{os.path.dirname(path)}/bundle.json "model" does not make a model '
+                      f'({type(e).__name__}: {e}); export the model again') from None
+  want = _flatten_abstract(expected)
+  flat = {}
+  try:
+    with np.load(path) as z:
+      names = set(z.files)
+      if names != set(want):
+        missing, extra = sorted(set(want) - names), sorted(names - set(want))
+        raise BundleError(f'{path}: parameter names do not match the model config (missing '
+                          f'{missing[:3]}, unexpected {extra[:3]}); export the model again')
+      for name in sorted(names):
+        value = z[name]
+        if value.dtype.kind != 'f':
+          raise BundleError(f'{path}: parameter {name} is {value.dtype}, not a float array; '
+                            'export the model again')
+        if value.shape != want[name].shape:
+          raise BundleError(f'{path}: parameter shapes do not match the model config ({name} '
+                            f'is {value.shape}, the model needs {want[name].shape}); export the '
+                            'model again')
+        if not np.isfinite(value).all():
+          raise BundleError(f'{path}: parameter {name} has NaN or infinite values: the model '
+                            'diverged or the file was damaged; export a good checkpoint again')
+        flat[name] = value.astype(model_config.param_dtype)
+  except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as e:
+    raise BundleError(f'{path} is unreadable ({type(e).__name__}: {e}): the bundle is damaged; '
+                      'export or download it again') from None
+  return _unflatten(flat)
+
+
+def _flatten_abstract(tree) -> dict:
+  return {'/'.join(k.key for k in path): leaf
+          for path, leaf in jax.tree_util.tree_leaves_with_path(tree)}
+
+
 def load_bundle(path: str) -> Bundle:
   """Loads a bundle after checking every file against bundle.json (checksums, vocabularies,
   the model config, parameter shapes)."""
   meta = read_meta(path)
-  _require_checksums(path, meta['files'])
-  pinyin_vocab = vocab_lib.Vocab.load(os.path.join(path, PINYIN_VOCAB))
-  hanzi_vocab = vocab_lib.Vocab.load(os.path.join(path, HANZI_VOCAB))
+  _require_checksums(path, meta['files'], _required_files(meta))
+  pinyin_vocab = _load_vocab(os.path.join(path, PINYIN_VOCAB))
+  hanzi_vocab = _load_vocab(os.path.join(path, HANZI_VOCAB))
   if 'vocab_fingerprints' in meta and meta['vocab_fingerprints'] != [
       pinyin_vocab.fingerprint(), hanzi_vocab.fingerprint()]:
     raise BundleError(f'{path}: the vocabulary files do not match bundle.json')
-  model_config = _from_json(model_lib.ModelConfig, meta['model'], f'{path}/bundle.json "model"')
+  model_config = _from_json(model_lib.ModelConfig, meta['model'], f'{path}/bundle.json "model"',
+                            _check_model_fields)
   if (model_config.src_vocab_size, model_config.tgt_vocab_size) != (len(pinyin_vocab),
                                                                     len(hanzi_vocab)):
     raise BundleError(f'{path}: model vocab sizes do not match the vocabulary files')
   settings = _from_json(ConversionSettings, meta['settings'], f'{path}/bundle.json "settings"')
-  with np.load(os.path.join(path, PARAMS)) as z:
-    flat = {k: z[k].astype(model_config.param_dtype) if z[k].dtype.kind == 'f' else z[k]
-            for k in z.files}
-  params = _unflatten(flat)
-  expected = jax.eval_shape(lambda: model_lib.init_params(model_config, jax.random.key(0)))
-  if jax.tree.map(lambda x: x.shape, params) != jax.tree.map(lambda x: x.shape, expected):
-    raise BundleError(f'{path}: parameter shapes do not match the model config')
+  params = _load_params(os.path.join(path, PARAMS), model_config)
   parts = {}
   for name, read in _EXTENSION_READERS.items():
     if name in meta:
+      if not isinstance(meta[name], dict):
+        raise BundleError(f'{path}/bundle.json "{name}": expected an object, got '
+                          f'{type(meta[name]).__name__}; export the bundle again')
       try:
         parts[name] = read(path, meta[name])
-      except (OSError, ValueError, EOFError, TypeError, KeyError) as e:
+      except (OSError, ValueError, EOFError, TypeError, KeyError, AttributeError,
+              zlib.error) as e:
         raise BundleError(f'{path}: its {name} is unreadable ({e}); export the bundle again'
                           ) from e
-  return Bundle(model_config, params, pinyin_vocab, hanzi_vocab, settings, int(meta['max_len']),
+  return Bundle(model_config, params, pinyin_vocab, hanzi_vocab, settings, meta['max_len'],
                 parts.get(lexicon_lib.BundleLexicon.name), meta)
 
 

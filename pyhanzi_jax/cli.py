@@ -6,31 +6,60 @@ r"""The `pyhanzi` command: convert pinyin given as arguments or read line by lin
   pyhanzi --eval data/general/test.tsv   # char / sentence / top-k accuracy, three input forms
   pyhanzi --user-words words.txt ...     # prefer these words ("耶和华 ye he hua" per line)
 
-One output line per input line, flushed, so it can be driven as a subprocess; a line that
-cannot be converted gets a one-line message on stderr (and an "error" field with --json), and the
-exit status says whether any line failed.
+One output line per input line, in order and flushed, so it can be driven as a subprocess: an
+empty line for a line that cannot be converted (no JSON "candidates", an "error" field with
+--json), whose one-line message goes to stderr; the exit status says whether any line failed.
+Standard input is read as bytes and each line decoded on its own, so a line that is not UTF-8
+is an error for that line only, in any locale; the output is UTF-8 whatever the locale, and
+carries no control characters or terminal escapes (the parser drops them; JSON escapes them).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
+import re
 import sys
-from typing import Sequence
+from typing import BinaryIO, Iterator, Sequence
 
+from pyhanzi_jax import bundle as bundle_lib
 from pyhanzi_jax import checkpoint as ckpt_lib
 from pyhanzi_jax import convert
 from pyhanzi_jax import evaluate
 from pyhanzi_jax import lexicon as lexicon_lib
+from pyhanzi_jax import pinyin
+
+# Longest line read whole: MAX_INPUT_CHARS characters of up to 4 bytes each, and its newline.
+# A longer line is answered with an error without being held in memory.
+MAX_LINE_BYTES = 4 * pinyin.MAX_INPUT_CHARS + 2
 
 
-def count_arg(text: str) -> int:
-  """argparse type of a count: a clear message for -1 or 'x'."""
+def whole_number(low: int, high: int):
+  """argparse type of a whole number in [low, high], with a clear message for -1, 'x' or 10**6."""
+  def parse(text: str) -> int:
+    try:
+      value = int(text)
+    except ValueError:
+      value = None
+    if value is None or not low <= value <= high:
+      raise argparse.ArgumentTypeError(f'expected a whole number from {low} to {high}, got '
+                                       f'{text!r}')
+    return value
+  return parse
+
+
+# argparse type of a lexicon count (paths, edits), here and in release.py and experiments/.
+count_arg = whole_number(0, bundle_lib.MAX_PROPOSALS)
+
+
+def finite_arg(text: str) -> float:
   try:
-    value = int(text)
+    value = float(text)
   except ValueError:
-    value = -1
-  if value < 0:
-    raise argparse.ArgumentTypeError(f'expected a whole number >= 0, got {text!r}')
+    value = math.nan
+  if not math.isfinite(value):
+    raise argparse.ArgumentTypeError(f'expected a finite number, got {text!r}')
   return value
 
 
@@ -40,21 +69,24 @@ def _parser() -> argparse.ArgumentParser:
       epilog='With no TEXT, reads standard input line by line and writes one line per line.')
   ap.add_argument('text', nargs='*', help='pinyin, e.g. ni hao shi jie, nihao, nh')
   ap.add_argument('--model', help='bundle directory or training workdir (default: release model)')
-  ap.add_argument('--nbest', type=int, default=1, metavar='K', help='print K candidates')
+  ap.add_argument('--nbest', type=whole_number(1, convert.MAX_K), default=1, metavar='K',
+                  help=f'print K candidates (1-{convert.MAX_K})')
   ap.add_argument('--warmup', action='store_true',
                   help='compile the decoders for up to 16 syllables before reading standard '
                        'input, so that no line waits for a compile (for input methods that '
                        'drive pyhanzi as a subprocess)')
-  ap.add_argument('--beam', type=int, default=4, help='beam size (at least --nbest)')
-  ap.add_argument('--lm-weight', type=float, default=None,
+  ap.add_argument('--beam', type=whole_number(1, bundle_lib.MAX_BEAM), default=4,
+                  help=f'beam size (1-{bundle_lib.MAX_BEAM}; at least --nbest up to that)')
+  ap.add_argument('--lm-weight', type=finite_arg, default=None,
                   help="weight of the bundle's word lexicon in re-ranking the beam (default: "
                   "the bundle's; 0: model scores only)")
-  ap.add_argument('--lexicon-paths', type=count_arg, default=None, metavar='K',
-                  help="add the word lexicon's K best sentences to the beam's candidates "
-                  "(default: the bundle's; 0: the beam's only, faster)")
-  ap.add_argument('--lexicon-edits', type=count_arg, default=None, metavar='K',
-                  help="add the word lexicon's K best one-word rewrites of the beam's best "
-                  "(default: the bundle's; 0: none)")
+  ap.add_argument('--lexicon-paths', type=count_arg, default=None,
+                  metavar='K', help="add the word lexicon's K best sentences to the beam's "
+                  f"candidates (0-{bundle_lib.MAX_PROPOSALS}; default: the bundle's; 0: the "
+                  "beam's only, faster)")
+  ap.add_argument('--lexicon-edits', type=count_arg, default=None,
+                  metavar='K', help="add the word lexicon's K best one-word rewrites of the "
+                  f"beam's best (0-{bundle_lib.MAX_PROPOSALS}; default: the bundle's; 0: none)")
   ap.add_argument('--user-words', metavar='FILE',
                   help='words to prefer where their pinyin is typed: one per line, optionally '
                   'followed by the pinyin ("耶和华 ye he hua"); see Converter(user_words=...)')
@@ -64,28 +96,96 @@ def _parser() -> argparse.ArgumentParser:
                   '(chinese, the default, as an IME does) or leave them as typed (ascii)')
   ap.add_argument('--eval', metavar='TSV', help='score a "pinyin<TAB>hanzi" file instead')
   ap.add_argument('--forms', default=','.join(evaluate.FORMS), help='input forms for --eval')
-  ap.add_argument('--topk', type=int, default=5, help='k of top-k accuracy for --eval')
-  ap.add_argument('--limit', type=int, default=0, help='--eval only the first N lines')
+  ap.add_argument('--topk', type=whole_number(1, convert.MAX_K), default=5,
+                  help='k of top-k accuracy for --eval')
+  ap.add_argument('--limit', type=whole_number(0, 10**9), default=0,
+                  help='--eval only the first N lines')
   return ap
 
 
-def _emit(conv: convert.Converter, text: str, args, out) -> bool:
+def read_lines(stream: BinaryIO, limit: int = MAX_LINE_BYTES) -> Iterator[tuple[str, str | None]]:
+  """(text, error) per line of a byte stream, without its line ending: a line that is not
+  UTF-8 comes with an error and its bytes escaped (\\xff) as text; one over `limit` bytes with
+  an error and its first MAX_INPUT_CHARS characters, the rest skipped unread into memory."""
+  while True:
+    raw = stream.readline(limit)
+    if not raw:
+      return
+    if len(raw) == limit and not raw.endswith(b'\n'):
+      while True:  # Skip the rest of the line, a block at a time.
+        more = stream.readline(limit)
+        if not more or more.endswith(b'\n'):
+          break
+      text = raw.decode('utf-8', 'replace')[:pinyin.MAX_INPUT_CHARS]
+      yield text + '…', (f'the line is over the limit of {pinyin.MAX_INPUT_CHARS} characters: '
+                         'split it into sentences')
+      continue
+    raw = raw.rstrip(b'\r\n')
+    try:
+      yield raw.decode('utf-8'), None
+    except UnicodeDecodeError as e:
+      yield raw.decode('utf-8', 'backslashreplace'), (
+          f'the line is not valid UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start}); '
+          'convert it to UTF-8 first, e.g. with iconv')
+
+
+def printable(text: str) -> str:
+  """`text` as valid UTF-8 can carry it: an argument's undecodable bytes (surrogate escapes)
+  as \\xff, any other lone surrogate as \\ud800."""
   try:
-    cands = conv.candidates(text, max(args.nbest, 1))
-    ok, error = True, None
-  except convert.ConversionError as e:
-    cands, ok, error = [], False, str(e)
-    print(f'pyhanzi: {error}', file=sys.stderr, flush=True)
+    text.encode('utf-8')
+    return text
+  except UnicodeEncodeError:
+    pass
+  try:
+    return text.encode('utf-8', 'surrogateescape').decode('utf-8', 'backslashreplace')
+  except UnicodeEncodeError:
+    return text.encode('utf-8', 'backslashreplace').decode('utf-8')
+
+
+# Valid in JSON strings but not in one line of a terminal or of str.splitlines(): C1 controls,
+# DEL, line and paragraph separators, bidirectional controls (and the invisible byte-order
+# mark). json.dumps escapes only < U+0020.
+_JSON_UNSAFE = re.compile(
+    '[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]')
+
+
+def json_line(obj) -> str:
+  """One JSON object on one line, every character a terminal or a line splitter could act on
+  escaped."""
+  return _JSON_UNSAFE.sub(lambda m: f'\\u{ord(m.group()):04x}',
+                         json.dumps(obj, ensure_ascii=False))
+
+
+def answer(result: convert.LineResult, text: str, args, out: BinaryIO, where: str = '') -> bool:
+  """Writes one line's answer (and its error to stderr); whether it converted."""
+  cands, error = result.candidates, result.error
+  if error:
+    print(f'pyhanzi: {where}{error}', file=sys.stderr, flush=True)
   if args.json:
-    obj = {'input': text, 'candidates': [{'text': t, 'score': round(s, 4)} for t, s in cands]}
+    obj = {'input': printable(text),
+           'candidates': [{'text': t, 'score': round(s, 4)} for t, s in cands]}
     if error:
       obj['error'] = error
-    out.write(json.dumps(obj, ensure_ascii=False) + '\n')
+    line = json_line(obj)
   elif args.nbest > 1:
-    out.write('\t'.join(f'{t} ({s:.2f})' for t, s in cands) + '\n')
+    line = '\t'.join(f'{t} ({s:.2f})' for t, s in cands)
   else:
-    out.write((cands[0][0] if cands else '') + '\n')
+    line = cands[0][0] if cands else ''
+  out.write((line + '\n').encode('utf-8'))
   out.flush()
+  return not error
+
+
+def convert_stream(conv: convert.Converter, stream: BinaryIO, out: BinaryIO, args) -> bool:
+  """Answers every line of `stream` on `out`, one at a time; whether all converted."""
+  ok = True
+  for n, (text, error) in enumerate(read_lines(stream), 1):
+    if error:
+      result = convert.LineResult([], error)
+    else:
+      (result,) = conv.convert_lines([text], args.nbest)
+    ok &= answer(result, text, args, out, f'line {n}: ')
   return ok
 
 
@@ -99,14 +199,15 @@ def main(argv: Sequence[str] | None = None) -> int:
       print(f'pyhanzi: --user-words: {e}', file=sys.stderr)
       return 2
   try:
-    conv = convert.Converter(args.model, beam_size=max(args.beam, args.nbest),
+    conv = convert.Converter(args.model,
+                             beam_size=min(max(args.beam, args.nbest), bundle_lib.MAX_BEAM),
                              punctuation=args.punctuation, lm_weight=args.lm_weight,
                              lexicon_paths=args.lexicon_paths, lexicon_edits=args.lexicon_edits,
                              user_words=user_words)
   except lexicon_lib.UserWordError as e:
     print(f'pyhanzi: --user-words {args.user_words}: {e}', file=sys.stderr)
     return 2
-  except (ckpt_lib.CheckpointError, FileNotFoundError, ValueError) as e:
+  except (ckpt_lib.CheckpointError, OSError, ValueError) as e:
     print(f'pyhanzi: cannot load the model: {e}', file=sys.stderr)
     return 2
   if args.eval:
@@ -118,14 +219,20 @@ def main(argv: Sequence[str] | None = None) -> int:
       return 2
     print(json.dumps(report, indent=2))
     return 0
-  if args.text:
-    return 0 if _emit(conv, ' '.join(args.text), args, sys.stdout) else 1
-  if args.warmup:
-    print(f'pyhanzi: warmed up in {conv.warmup(k=max(args.nbest, 1)):.1f} s', file=sys.stderr)
-  failed = False
-  for line in sys.stdin:
-    failed |= not _emit(conv, line.rstrip('\r\n'), args, sys.stdout)
-  return 1 if failed else 0
+  out = getattr(sys.stdout, 'buffer', None) or sys.stdout
+  try:
+    if args.text:
+      text = ' '.join(args.text)
+      (result,) = conv.convert_lines([text], args.nbest)
+      return 0 if answer(result, text, args, out) else 1
+    if args.warmup:
+      print(f'pyhanzi: warmed up in {conv.warmup(k=args.nbest):.1f} s', file=sys.stderr)
+    return 0 if convert_stream(conv, sys.stdin.buffer, out, args) else 1
+  except BrokenPipeError:  # The reader went away (`pyhanzi ... | head -1`): not an error here.
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 1
+  except KeyboardInterrupt:
+    return 130
 
 
 if __name__ == '__main__':

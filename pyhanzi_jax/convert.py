@@ -4,23 +4,30 @@ r"""The `Converter`: pinyin in, characters out (the `pyhanzi` command is cli.py)
   >>> conv.convert('ni hao shi jie')
   '你好世界'
   >>> conv.candidates('nihao', k=3)             # [(text, score), ...] best first
+  >>> conv.convert_lines(['ni hao', 'iphone'])   # one LineResult per line, errors included
 
 A line goes parse → pieces → decode → propose → re-rank → render:
 - parse: pinyin.parse reads every input form (spaced, run-together, tone digits, initials,
-  mixes); ASCII punctuation is keyed as the full-width form the model was trained on;
+  mixes); ASCII punctuation is keyed as the full-width form the model was trained on; Latin
+  words, URLs and `quoted` text are kept as typed (pinyin.parse's keep_latin), and so is a
+  syllable no character of the vocabulary reads (`hm`), while a line with nothing to convert
+  is a ConversionError;
 - pieces: a line longer than the model's window is cut after punctuation, and a piece still too
   long is decoded in overlapping windows, each position taken from the window where it sits
-  farthest from an edge;
+  farthest from an edge; such a line's pieces are decoded LONG_LINE_BATCH at a time, so the
+  longest line (pinyin.MAX_INPUT_CHARS) needs no more memory than a batch of 8;
 - decode: pieces are batched (BATCH_SIZES) and decoded by a pinyin-constrained beam search
   (decode.py), so the output has one character per syllable, each readable as its syllable;
 - propose: the bundle's word list adds sentences of its own (lexicon.propose), which the model
   scores in one teacher-forced pass;
 - re-rank: model log-probability + lm_weight x word log-probability (+ user-word bonus);
-- render: passthrough symbols as typed or in their Chinese form (`punctuation`).
+- render: passthrough symbols as typed or in their Chinese form (`punctuation`); what the
+  model cannot write (UNK: Latin words, unknown symbols, syllables without characters) as typed.
 """
 from __future__ import annotations
 
 import dataclasses
+import operator
 import time
 from typing import Sequence
 
@@ -33,16 +40,43 @@ from pyhanzi_jax import decode as decode_lib
 from pyhanzi_jax import lexicon as lexicon_lib
 from pyhanzi_jax import model as model_lib
 from pyhanzi_jax import pinyin
-from pyhanzi_jax.data.vocab import EOS, PAD
+from pyhanzi_jax.data.vocab import EOS, PAD, UNK
 
 BATCH_SIZES = (1, 8, 64)     # Batch sizes decoding compiles for.
+# Pieces of a line longer than the window are decoded this many at a time, not 64: a 2,000-
+# character line peaked at 2.7 GB decoding its windows as one padded batch of 64 (with the word
+# list's proposals scored over the whole vocabulary), and at much less this way
+# (docs/RELIABILITY.md has the numbers).
+LONG_LINE_BATCH = BATCH_SIZES[1]
+MAX_K = 100                  # Most candidates one call returns.
 WINDOW_OVERLAP = 8           # Tokens shared by neighbouring windows of an over-long piece.
 BREAKS = frozenset('，。！？；：、,.!?;:…')  # Where an over-long line may be cut.
 PUNCTUATION_MODES = ('chinese', 'ascii')
 
 
 class ConversionError(ValueError):
-  """Input that cannot be converted (the parser's message, or why the line is empty)."""
+  """Input that cannot be converted (the parser's message, or why the line is empty). From a
+  batch, `index` and `text` name the line."""
+
+  def __init__(self, message: str, index: int | None = None, text: str | None = None):
+    super().__init__(message)
+    self.index, self.text = index, text
+
+  def __reduce__(self):  # Keeps index and text across pickling (worker processes).
+    return type(self), (str(self), self.index, self.text)
+
+
+@dataclasses.dataclass(frozen=True)
+class LineResult:
+  """One line's answer (Converter.convert_lines): its candidates, best first, or why it has
+  none."""
+  candidates: list[tuple[str, float]]
+  error: str | None = None
+
+  @property
+  def text(self) -> str | None:
+    """The best conversion, None for a line with an error."""
+    return self.candidates[0][0] if self.candidates else None
 
 
 class Converter:
@@ -64,9 +98,19 @@ class Converter:
     punctuation: 'chinese' writes ASCII , . ? ! : ; ( ) ~ typed in a sentence as ，。？！：；（）～
       (not inside numbers: 3.14, 1,000, 12:30 stay); 'ascii' gives them back as typed.
     compute_dtype: the dtype of the model's activations (default: the bundle's).
+
+    ValueError for a setting out of range (bundle.ConversionSettings says which), a
+    bundle.BundleError for a model that cannot be used.
     """
     if punctuation not in PUNCTUATION_MODES:
       raise ValueError(f'punctuation must be one of {PUNCTUATION_MODES}, got {punctuation!r}')
+    if compute_dtype is not None:
+      try:
+        if np.dtype(compute_dtype).kind != 'f':
+          raise TypeError
+      except TypeError:
+        raise ValueError(f'compute_dtype must be a float dtype such as float32 or bfloat16, '
+                         f'got {compute_dtype!r}') from None
     self.punctuation = punctuation
     self.bundle = bundle = bundle_lib.load_model(model_path or bundle_lib.default_model_path())
     if compute_dtype:
@@ -98,26 +142,68 @@ class Converter:
     self.window = max(8, min(bundle.max_len - 1, bundle.model_config.max_len - 2))
 
   def convert(self, text: str) -> str:
+    """The best conversion; ConversionError for text that cannot be converted."""
     return self.candidates(text, 1)[0][0]
 
   def candidates(self, text: str, k: int = 5) -> list[tuple[str, float]]:
-    return self.candidates_batch([text], k)[0]
+    """Up to k (text, score), best first; ConversionError for text that cannot be converted."""
+    (result,) = self._convert([text], k)
+    if isinstance(result, ConversionError):
+      raise result
+    return result
 
   def convert_batch(self, texts: Sequence[str]) -> list[str]:
+    """The best conversion of each text; ConversionError naming the first bad line."""
     return [c[0][0] for c in self.candidates_batch(texts, 1)]
 
   def candidates_batch(self, texts: Sequence[str], k: int = 5) -> list[list[tuple[str, float]]]:
-    """n-best (text, score) lists, best first; ConversionError on a bad line. A line cut into
-    several pieces gets only its best conversion (the pieces' n-best lists do not combine into
-    a meaningful ranking)."""
-    lines = [self._parse(t) for t in texts]
-    beam = max(self.settings.beam_size, k - self.proposals)  # Wider only for a large k.
-    jobs = [(i, a, b) for i, (_, pieces) in enumerate(lines) for a, b in pieces]
-    results = self._decode_pieces([lines[i][0][a:b] for i, a, b in jobs], beam)
-    per_line: list[list] = [[] for _ in lines]
+    """n-best (text, score) lists, best first; a ConversionError for the first bad line, with
+    its `index` and `text` (named in the message too when there are several lines;
+    convert_lines answers every line instead). A line cut into several pieces gets only its
+    best conversion (the pieces' n-best lists do not combine into a meaningful ranking)."""
+    results = self._convert(texts, k)
+    for i, r in enumerate(results):
+      if isinstance(r, ConversionError):
+        where = f'line {i} ({_excerpt(texts[i])}): ' if len(texts) > 1 else ''
+        raise ConversionError(f'{where}{r}', i, texts[i])
+    return results
+
+  def convert_lines(self, texts: Sequence[str], k: int = 1) -> list[LineResult]:
+    """One LineResult per text, in order: its k best, or the error that line has (what the
+    `pyhanzi` command prints per line). Good lines are decoded together; no ConversionError."""
+    return [LineResult([], str(r)) if isinstance(r, ConversionError) else LineResult(r)
+            for r in self._convert(texts, k)]
+
+  def _convert(self, texts: Sequence[str], k: int) -> list:
+    """Each line's n-best list, or its ConversionError."""
+    if isinstance(texts, (str, bytes)):
+      raise TypeError('expected a sequence of texts, got one text: use convert/candidates')
+    k = _check_k(k)
+    lines = []
+    for text in texts:
+      try:
+        lines.append(self._parse(text))
+      except ConversionError as e:
+        lines.append(e)
+    # Wider only for a large k.
+    beam = min(bundle_lib.MAX_BEAM, max(self.settings.beam_size, k - self.proposals))
+    jobs = [(i, a, b) for i, line in enumerate(lines) if not isinstance(line, ConversionError)
+            for a, b in line[1]]
+    # A line of one piece is batched with others as always; the pieces of a longer line in
+    # smaller batches, so its memory stays bounded.
+    results: list = [None] * len(jobs)
+    for batch in (BATCH_SIZES[-1], LONG_LINE_BATCH):
+      mine = [j for j, (i, _, _) in enumerate(jobs)
+              if (len(lines[i][1]) == 1) == (batch == BATCH_SIZES[-1])]
+      decoded = self._decode_pieces([lines[jobs[j][0]][0][jobs[j][1]:jobs[j][2]] for j in mine],
+                                    beam, batch)
+      for j, res in zip(mine, decoded):
+        results[j] = res
+    per_line: list = [line if isinstance(line, ConversionError) else [] for line in lines]
     for (i, _, _), res in zip(jobs, results):
       per_line[i].append(res)
-    return [pieces[0][:k] if len(pieces) == 1 else
+    return [pieces if isinstance(pieces, ConversionError) else
+            pieces[0][:k] if len(pieces) == 1 else
             [(''.join(p[0][0] for p in pieces), float(sum(p[0][1] for p in pieces)))]
             for pieces in per_line]
 
@@ -135,25 +221,35 @@ class Converter:
 
   def _parse(self, text: str) -> tuple[list[pinyin.Token], list[tuple[int, int]]]:
     try:
-      tokens = pinyin.parse(text)
+      tokens = pinyin.parse(text, keep_latin=True)
     except pinyin.PinyinError as e:
       raise ConversionError(str(e)) from None
     if not tokens:
       raise ConversionError('empty input: type pinyin such as "ni hao" or "nh"')
+    # A syllable no character of the vocabulary reads is kept as typed (UNK, like a Latin
+    # word); a line of nothing but such syllables and symbols has nothing to convert.
+    letters = [t for t in tokens if t.kind != pinyin.PASSTHROUGH]
+    if letters and all(self.table.ids_for_token(t) == [UNK] for t in letters):
+      t = letters[0]
+      raise ConversionError(
+          f'no character the model knows is read {t.key!r} ({t.text!r} at position {t.start}); '
+          'inside a line such a syllable is kept as typed, but this line has nothing else to '
+          'convert: type another reading of the character you mean')
     tokens = pinyin.chinese_punctuation(tokens)
     return tokens, split_pieces(tokens, self.window)
 
-  def _decode_pieces(self, pieces: list[list], beam: int) -> list[list[tuple[str, float]]]:
-    """n-best lists of token lists: windows for those longer than the window, the rest in
-    batches of similar length."""
+  def _decode_pieces(self, pieces: list[list], beam: int,
+                     batch: int = BATCH_SIZES[-1]) -> list[list[tuple[str, float]]]:
+    """n-best lists of token lists: windows for those longer than the window, the rest at
+    most `batch` at a time, in batches of similar length."""
     results: list = [None] * len(pieces)
     short = sorted((i for i, p in enumerate(pieces) if len(p) <= self.window),
                    key=lambda i: len(pieces[i]))
     for i, p in enumerate(pieces):
       if len(p) > self.window:
         results[i] = [self._decode_windows(p, beam)]
-    for start in range(0, len(short), BATCH_SIZES[-1]):
-      group = short[start:start + BATCH_SIZES[-1]]
+    for start in range(0, len(short), batch):
+      group = short[start:start + batch]
       for i, res in zip(group, self._decode_group([pieces[i] for i in group], beam)):
         results[i] = res
     return results
@@ -161,7 +257,8 @@ class Converter:
   def _decode_windows(self, toks: list, beam: int) -> tuple[str, float]:
     w = self.window
     starts = list(range(0, len(toks) - w, w - WINDOW_OVERLAP)) + [len(toks) - w]
-    best = [r[0] for r in self._decode_pieces([toks[s:s + w] for s in starts], beam)]
+    best = [r[0] for r in self._decode_pieces([toks[s:s + w] for s in starts], beam,
+                                              LONG_LINE_BATCH)]
     chars = []
     for pos in range(len(toks)):
       # The window in which `pos` is farthest from an edge sees the most context around it.
@@ -241,8 +338,32 @@ class Converter:
     return [(self._text(toks, ids_of[text], self.punctuation), score) for text, score in cands]
 
   def _text(self, toks, ids, punctuation: str) -> str:
-    return ''.join(self.hanzi_vocab.tokens[int(i)] if t.kind != pinyin.PASSTHROUGH else
-                   t.text if punctuation == 'ascii' else t.key for t, i in zip(toks, ids))
+    out = []
+    for t, i in zip(toks, ids):
+      if t.kind == pinyin.PASSTHROUGH:
+        chinese = punctuation == 'chinese' and t.key != pinyin.LATIN_KEY
+        out.append(t.key if chinese else t.text)
+      else:  # A syllable no character reads was only allowed UNK: written as typed.
+        out.append(self.hanzi_vocab.tokens[int(i)] if int(i) != UNK else t.text)
+    return ''.join(out)
+
+
+def _check_k(k) -> int:
+  try:
+    value = operator.index(k)
+  except TypeError:
+    value = None
+  if value is None or isinstance(k, bool) or not 1 <= value <= MAX_K:
+    raise ValueError(f'k (candidates per line) must be a whole number from 1 to {MAX_K}, '
+                     f'got {k!r}')
+  return value
+
+
+def _excerpt(text, limit: int = 40) -> str:
+  """A line as an error message quotes it: repr (controls escaped), shortened."""
+  if not isinstance(text, str):
+    return type(text).__name__
+  return repr(text) if len(text) <= limit else repr(text[:limit]) + f'... ({len(text)} chars)'
 
 
 def _hypotheses(seqs: np.ndarray, scores: np.ndarray, n: int) -> dict[tuple, float]:

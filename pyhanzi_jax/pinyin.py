@@ -18,10 +18,27 @@ What the parser reads
 - Anything else passes through one character per token, key = the character: digits,
   punctuation (ASCII, CJK, full width), symbols, emoji (one token per code point), characters
   typed directly. Full-width digits and letters are read as ASCII ones. Whitespace and
-  apostrophes only separate.
+  apostrophes only separate; so do control characters, terminal escape sequences (ESC [ ...),
+  zero-width spaces, byte-order marks and bidirectional controls, which never reach a token.
 - Refused with a PinyinError that names the spot: Latin letters that are not pinyin even as
-  abbreviations (`iphone`: no syllable starts with i), empty input, and input longer than
-  MAX_INPUT_CHARS.
+  abbreviations (`iphone`: no syllable starts with i), empty input, unpaired surrogates (bytes
+  that were not UTF-8), and input longer than MAX_INPUT_CHARS.
+
+Latin words (`keep_latin=True`, what the converter uses)
+People mix Latin words, product names and URLs into what they type, and IMEs show such text as
+typed (`wo yong iphone` -> 我用iphone). With keep_latin these become one PASSTHROUGH token each,
+text as typed and key LATIN_KEY (the vocabularies' unknown symbol: the model reads one stand-in
+whatever the word), instead of an error:
+- a run of letters that no cut reads as pinyin, even with initials (`iphone`, `ipad`, `u`);
+- a word joined by . - _ / @ : + # & = ? % ~ (`github.com`, `node.js`) in which any run of
+  letters is unreadable, or that has letters outside a-z (`señor`): the whole word;
+- URLs (`scheme://...`, `www....`), e-mail addresses and file names with a common extension
+  (`main.py`, `baidu.com`), whole, even where their letters read as pinyin;
+- text between backticks, as typed without them (`` `hello` ``): the way to keep a word that
+  also reads as pinyin, which is otherwise converted (`hello` is he l* lo, `world` wo r* l* d*).
+Letters that read as pinyin stay pinyin, so nothing typed as pinyin changes (`nihao`, `xian`,
+`nh`). A line whose only letters are unreadable runs (`iphone`, `iphone 15`) is still refused:
+that is a typo or not pinyin at all, and the message says where.
 
 How a run of letters is cut
 A run (letters between separators, digits and symbols) is cut by dynamic programming over every
@@ -110,6 +127,10 @@ RARE_SYLLABLES = frozenset((
     'nun', 'rua', 'tei', 'wong'))
 
 SYLLABLE, INITIAL, PASSTHROUGH = 'syllable', 'initial', 'passthrough'
+
+# The key of a Latin word kept as typed (keep_latin): the unknown symbol of both vocabularies
+# (data/vocab.SPECIALS), so the model reads every such word as one stand-in it has an id for.
+LATIN_KEY = '<unk>'
 
 _SYLLABLE_SET = frozenset(SYLLABLES)
 _INITIALS = ('b', 'p', 'm', 'f', 'd', 't', 'n', 'l', 'g', 'k', 'h', 'j', 'q', 'x',
@@ -279,7 +300,16 @@ def _mark_table() -> dict[str, tuple[str, int | None]]:
 _MARKED = _mark_table()
 _COMBINING_TONES = {'\u0304': 1, '\u0301': 2, '\u030c': 3, '\u0300': 4}
 _APOSTROPHES = "'\u2018\u2019\uff07"
-_SCAN = re.compile(r"([a-z]+)([1-5]?)|[\s'\u2018\u2019\uff07]+|(.)", re.S)
+# What only separates: whitespace, apostrophes, terminal escape sequences (CSI `ESC [ ... final`,
+# OSC `ESC ] ... BEL`, two-character ones such as `ESC 7`) and the characters that would reach a
+# terminal as controls or reorder what it shows: C0/C1 controls, zero-width spaces, the byte-order
+# mark, bidirectional controls. Dropping them keeps them out of every output.
+_SEPARATOR = (r"[\s'\u2018\u2019\uff07]"
+              r"|\x1b(?:\[[0-?]*[ -/]*[@-~]?|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[0-~])?"
+              r"|[\x00-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069"
+              r"\ufeff]")
+_SCAN = re.compile(rf"([a-z]+)([1-5]?)|(?:{_SEPARATOR})+|(.)", re.S)
+_SURROGATE = re.compile('[\ud800-\udfff]')
 
 
 def _normalise(text: str) -> tuple[str, list[int] | None, dict[int, int]]:
@@ -334,57 +364,167 @@ _HINT_FULL = ("type full syllables like 'ni hao' (abbreviations are turned off),
               'words with spaces/apostrophes')
 
 
-def parse(text: str, *, allow_initials: bool = True, keep_tones: bool = True) -> list[Token]:
-  """Tokens of typed pinyin; raises PinyinError, and only that, for input it cannot read."""
+def parse(text: str, *, allow_initials: bool = True, keep_tones: bool = True,
+          keep_latin: bool = False) -> list[Token]:
+  """Tokens of typed pinyin; raises PinyinError, and only that, for input it cannot read.
+
+  keep_latin: Latin words, URLs and `quoted` text become passthrough tokens (key LATIN_KEY)
+    instead of errors (the module docstring says which); a line whose only letters are
+    unreadable is still refused.
+  """
   if not isinstance(text, str):
     raise PinyinError(f'expected text (str), got {type(text).__name__}')
   if len(text) > MAX_INPUT_CHARS:
     raise PinyinError(f'input is {len(text)} characters, over the limit of {MAX_INPUT_CHARS}: '
                       'split it into sentences and parse them one at a time',
                       MAX_INPUT_CHARS)
+  if not text.isascii():
+    bad = _SURROGATE.search(text)
+    if bad:
+      raise PinyinError(f'unpaired surrogate U+{ord(bad.group()):04X} at position '
+                        f'{bad.start()}: the input was not valid UTF-8 text', bad.start())
   norm, offs, marks = _normalise(text)
+  literals = _latin_spans(text, norm, offs, allow_initials) if keep_latin else []
   tokens: list[Token] = []
   interjections: list[int] = []  # Tokens that become initials next to an abbreviation.
-  for m in _SCAN.finditer(norm):
-    run = m.group(1)
-    if run is not None:
-      p = m.start()
-      cut = (_segment_cached(run, allow_initials) if len(run) <= _CACHED_RUN_CHARS
-             else _segment(run, allow_initials))
-      if cut.__class__ is int:
-        raise _unreadable(text, norm, offs, p, run, cut, allow_initials)
-      digit = m.group(2)
-      for s, e, key, kind in cut:
-        a, b, tone = p + s, p + e, None
-        if kind is SYLLABLE:
-          if digit and b == p + len(run):
-            b, tone = b + 1, int(digit)
-            digit = ''
-          elif marks:
-            tone = next((marks[x] for x in range(a, b) if x in marks), None)
-        start, end = (offs[a], offs[b]) if offs else (a, b)
-        tokens.append(Token(text[start:end], key, kind, start, end,
-                            tone if keep_tones else None))
-      if run in INTERJECTIONS and tone is None and allow_initials:
-        interjections.append(len(tokens) - 1)
-      if digit:  # After an initial a digit is not a tone.
-        a = m.end() - 1
+  unreadable: list[PinyinError] = []  # Latin runs kept as typed only because nothing reads them.
+
+  def latin(a: int, b: int) -> None:
+    start, end = (offs[a], offs[b]) if offs else (a, b)
+    tokens.append(Token(text[start:end], LATIN_KEY, PASSTHROUGH, start, end))
+
+  pos = 0
+  for lit_start, lit_end, error in literals + [(len(norm), len(norm), None)]:
+    for m in _SCAN.finditer(norm, pos, lit_start):
+      run = m.group(1)
+      if run is not None:
+        p = m.start()
+        cut = (_segment_cached(run, allow_initials) if len(run) <= _CACHED_RUN_CHARS
+               else _segment(run, allow_initials))
+        digit = m.group(2)
+        if cut.__class__ is int:
+          error_ = _unreadable(text, norm, offs, p, run, cut, allow_initials)
+          if not keep_latin:
+            raise error_
+          unreadable.append(error_)
+          latin(p, p + len(run))
+          cut = ()
+        for s, e, key, kind in cut:
+          a, b, tone = p + s, p + e, None
+          if kind is SYLLABLE:
+            if digit and b == p + len(run):
+              b, tone = b + 1, int(digit)
+              digit = ''
+            elif marks:
+              tone = next((marks[x] for x in range(a, b) if x in marks), None)
+          start, end = (offs[a], offs[b]) if offs else (a, b)
+          tokens.append(Token(text[start:end], key, kind, start, end,
+                              tone if keep_tones else None))
+        if run in INTERJECTIONS and tone is None and allow_initials:
+          interjections.append(len(tokens) - 1)
+        if digit:  # After an initial (or a Latin run) a digit is not a tone.
+          a = m.end() - 1
+          start, end = (offs[a], offs[a + 1]) if offs else (a, a + 1)
+          tokens.append(Token(text[start:end], digit, PASSTHROUGH, start, end))
+      elif m.group(3) is not None:
+        c, a = m.group(3), m.start()
         start, end = (offs[a], offs[a + 1]) if offs else (a, a + 1)
-        tokens.append(Token(text[start:end], digit, PASSTHROUGH, start, end))
-    elif m.group(3) is not None:
-      c, a = m.group(3), m.start()
-      start, end = (offs[a], offs[a + 1]) if offs else (a, a + 1)
-      if c >= '\x80' and _is_foreign_latin(c):
-        raise PinyinError(
-            f'cannot read {text[start:end]!r} at position {start} as pinyin: pinyin letters are '
-            'a-z, with v, ü or u: for ü and optional tone marks (ā á ǎ à); '
-            'remove it or type its pinyin', start)
-      tokens.append(Token(text[start:end], c, PASSTHROUGH, start, end))
+        if c >= '\x80' and _is_foreign_latin(c):
+          error_ = PinyinError(
+              f'cannot read {text[start:end]!r} at position {start} as pinyin: pinyin letters '
+              'are a-z, with v, ü or u: for ü and optional tone marks (ā á ǎ à); '
+              'remove it or type its pinyin', start)
+          if not keep_latin:
+            raise error_
+          unreadable.append(error_)
+          latin(a, a + 1)
+          continue
+        tokens.append(Token(text[start:end], c, PASSTHROUGH, start, end))
+    if lit_end > lit_start and error is not _SEPARATE:
+      if error is not None:
+        unreadable.append(error)
+      latin(lit_start, lit_end)
+    pos = lit_end
   if not tokens:
     raise PinyinError('empty input: type pinyin such as "ni hao", "nihao" or "nh"')
+  if unreadable and not any(t.kind is not PASSTHROUGH for t in tokens):
+    raise unreadable[0]  # Nothing on the line reads as pinyin: a typo, or not pinyin at all.
   if interjections:
     tokens = _settle_interjections(tokens, interjections)
   return tokens
+
+
+# ---------------------------------------------------------------------------------------------
+# Latin words kept as typed (keep_latin).
+
+_LATIN_CHAR = 'a-z0-9\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff'  # Normalised text.
+_JOINERS = r'\-._/@:+#&=?%~'
+_WORD = re.compile(rf'[{_LATIN_CHAR}]+(?:[{_JOINERS}]+[{_LATIN_CHAR}]+)*')
+_LETTERS = re.compile('[a-z]+')
+_QUOTED = re.compile('`([^`]*)`')
+_CONTROL = re.compile('[\x00-\x1f\x7f-\x9f]')
+_SEPARATE = PinyinError('')  # The error of a span that only separates (a backtick).
+# Endings of file and host names whose letters would otherwise be read as initials (`.com` is
+# c* o m*). None is a syllable, so `wo.de` or `hao.a` stay pinyin.
+FILE_EXTENSIONS = frozenset((
+    'com', 'net', 'org', 'cn', 'io', 'edu', 'gov', 'info', 'html', 'htm', 'php', 'js', 'ts',
+    'py', 'rs', 'cpp', 'txt', 'pdf', 'md', 'json', 'xml', 'csv', 'yaml', 'yml', 'exe', 'zip',
+    'png', 'jpg', 'jpeg', 'gif', 'svg', 'doc', 'docx', 'xls', 'xlsx', 'ppt', 'pptx', 'mp3',
+    'mp4', 'apk'))
+
+
+def _latin_spans(text: str, norm: str, offs: list[int] | None,
+                 allow_initials: bool) -> list[tuple[int, int, PinyinError | None]]:
+  """(start, end, error) in `norm` of the spans kept as typed, in order: `quoted` text (error
+  None; its backticks are spans of their own with error _SEPARATE) and words that are Latin as
+  a whole (error: why its letters are not pinyin, or None for URLs, addresses and file names).
+  An unreadable run of letters in any other word is left to the scanner."""
+  spans: list = []
+  done = 0
+  for q in _QUOTED.finditer(norm):
+    inner = q.group(1)
+    if _CONTROL.search(inner):
+      continue  # Not a quotation: its backticks pass through, its controls separate.
+    spans += _latin_words(text, norm, offs, done, q.start(), allow_initials)
+    a, b = q.start(1), q.end(1)
+    while a < b and norm[a].isspace():
+      a += 1
+    while b > a and norm[b - 1].isspace():
+      b -= 1
+    spans.append((q.start(), q.start() + 1, _SEPARATE))
+    if b > a:
+      spans.append((a, b, None))
+    spans.append((q.end() - 1, q.end(), _SEPARATE))
+    done = q.end()
+  return spans + _latin_words(text, norm, offs, done, len(norm), allow_initials)
+
+
+def _latin_words(text, norm, offs, start, end, allow_initials) -> list:
+  out = []
+  for w in _WORD.finditer(norm, start, end):
+    word = w.group()
+    if word.isascii() and word.isalnum():
+      continue  # Letters and digits only: the scanner reads it, run by run.
+    tail = word.rsplit('.', 1)[-1] if '.' in word else ''
+    if '://' in word or '@' in word or word.startswith('www.') or tail in FILE_EXTENSIONS:
+      out.append((w.start(), w.end(), None))
+      continue
+    a, b = (offs[w.start()], offs[w.end()]) if offs else (w.start(), w.end())
+    for r in _LETTERS.finditer(word):
+      run = r.group()
+      cut = (_segment_cached(run, allow_initials) if len(run) <= _CACHED_RUN_CHARS
+             else _segment(run, allow_initials))
+      if cut.__class__ is int:
+        out.append((w.start(), w.end(), PinyinError(
+            f'cannot read {text[a:b]!r} at position {a} as pinyin (no syllable or initial fits '
+            f'{run!r}): {_HINT}', a)))
+        break
+    else:
+      if not word.isascii():
+        out.append((w.start(), w.end(), PinyinError(
+            f'cannot read {text[a:b]!r} at position {a} as pinyin: pinyin letters are a-z, '
+            'with v, ü or u: for ü and optional tone marks (ā á ǎ à)', a)))
+  return out
 
 
 def _unreadable(text, norm, offs, p, run, stuck, allow_initials) -> PinyinError:

@@ -1,4 +1,5 @@
-"""Inference bundles: the typed bundle.json, its format number and migration, its checks."""
+"""Inference bundles: the typed bundle.json, its format number and migration, its checks (every
+way a bundle can be damaged is one BundleError naming the file)."""
 import json
 import os
 import shutil
@@ -6,9 +7,11 @@ import shutil
 import jax
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from pyhanzi_jax import bundle as bundle_lib
 from pyhanzi_jax import lexicon
+from pyhanzi_jax.data import sources
 
 COUNTS = {'世界': 50, '时节': 10, '是': 5, '世': 5, '界': 5}
 SETTINGS = bundle_lib.ConversionSettings(beam_size=3, lm_weight=0.4, lexicon_paths=2,
@@ -83,7 +86,7 @@ def test_format_1_bundles_are_migrated(with_lexicon, tmp_path):
     (lambda m: dict(m, settings=dict(m['settings'], beam_size=0)), 'beam_size must be at '
      'least 1'),
     (lambda m: dict(m, settings=dict(m['settings'], lm_weight='high')), 'lm_weight must be a '
-     'number'),
+     'finite number'),
     (lambda m: {k: v for k, v in m.items() if k != 'files'}, r"lacks \['files'\]"),
     (lambda m: dict(m, files={}), 'must map each file'),
 ])
@@ -121,3 +124,128 @@ def test_export_replaces_a_bundle_atomically(untrained_bundle):
   assert again.lexicon is None and again.settings == bundle_lib.ConversionSettings()
   for x, y in zip(jax.tree.leaves(b.params), jax.tree.leaves(again.params)):
     np.testing.assert_array_equal(x, y)
+
+
+# --- Every way a bundle can be damaged is one clear error, before any use ----------------------
+
+def _rewrite(src, dst, name, write):
+  """A copy of the bundle with file `name` rewritten by write(path) and its checksum updated,
+  as someone who edits a bundle by hand would: only the content is wrong."""
+  shutil.copytree(src, dst)
+  write(os.path.join(dst, name))
+  meta_path = os.path.join(dst, 'bundle.json')
+  with open(meta_path, encoding='utf-8') as f:
+    meta = json.load(f)
+  meta['files'][name] = sources.sha256_of(os.path.join(dst, name))
+  with open(meta_path, 'w', encoding='utf-8') as f:
+    json.dump(meta, f)
+  return dst
+
+
+def _params(transform):
+  def write(path):
+    with np.load(path) as z:
+      flat = {k: z[k] for k in z.files}
+    np.savez(path, **transform(flat))
+  return write
+
+
+def _truncate(path):
+  with open(path, 'r+b') as f:
+    f.truncate(os.path.getsize(path) // 2)
+
+
+def _first(flat):
+  return sorted(flat)[0]
+
+
+@pytest.mark.parametrize('name, write, message', [
+    ('params.npz', _truncate, r'params.npz is unreadable \(BadZipFile'),
+    ('params.npz', _params(lambda f: {k: np.full_like(v, np.nan) for k, v in f.items()}),
+     'has NaN or infinite values'),
+    ('params.npz', _params(lambda f: dict(f, **{_first(f): np.full_like(f[_first(f)], np.inf)})),
+     'has NaN or infinite values'),
+    ('params.npz', _params(lambda f: dict(f, **{_first(f): f[_first(f)].astype(np.int32)})),
+     'is int32, not a float array'),
+    ('params.npz', _params(lambda f: dict(f, extra=np.zeros(3, np.float32))),
+     r"parameter names do not match .*unexpected \['extra'\]"),
+    ('params.npz', _params(lambda f: {k: v for k, v in f.items() if k != _first(f)}),
+     'parameter names do not match .*missing'),
+    ('params.npz', _params(lambda f: dict(f, **{_first(f): f[_first(f)][..., :1]})),
+     'parameter shapes do not match'),
+    ('params.npz', _params(lambda f: dict(f, **{_first(f): np.array([object()])})),
+     'params.npz is unreadable'),
+    ('hanzi.txt', lambda p: open(p, 'wb').write(b'\xff\xfe\n'), 'hanzi.txt is not a vocabulary'),
+    ('pinyin.txt', lambda p: open(p, 'w').write('a\nb\n'), 'pinyin.txt is not a vocabulary'),
+    (lexicon.FILENAME, lambda p: open(p, 'wb').write(b'\x1f\x8b\x08\x00garbage'),
+     'its lexicon is unreadable'),
+])
+def test_a_damaged_file_with_a_matching_checksum_is_one_clear_error(with_lexicon, tmp_path, name,
+                                                                    write, message):
+  bad = _rewrite(with_lexicon, str(tmp_path / 'bad'), name, write)
+  with pytest.raises(bundle_lib.BundleError, match=message):
+    bundle_lib.load_bundle(bad)
+
+
+@pytest.mark.parametrize('edit,message', [
+    (lambda m: dict(m, files={k: v for k, v in m['files'].items() if k != 'hanzi.txt'}),
+     'no sha256 of hanzi.txt'),
+    (lambda m: dict(m, files={k: v for k, v in m['files'].items() if k != lexicon.FILENAME}),
+     f'no sha256 of {lexicon.FILENAME}'),
+    (lambda m: dict(m, files=dict(m['files'], **{'../bundle.json': 'x'})), "'../bundle.json'"),
+    (lambda m: dict(m, files=dict(m['files'], **{'params.npz': None})), 'sha256 strings'),
+    (lambda m: dict(m, files=['params.npz']), 'must map each file'),
+    (lambda m: dict(m, max_len='64'), 'max_len must be a whole number'),
+    (lambda m: dict(m, max_len=1), 'max_len must be a whole number'),
+    (lambda m: dict(m, model=dict(m['model'], num_heads=0)), 'num_heads=0 is out of range'),
+    (lambda m: dict(m, model=dict(m['model'], emb_dim=-32, num_heads=2)), 'emb_dim=-32'),
+    (lambda m: dict(m, model=dict(m['model'], param_dtype='int32')), "unknown dtype 'int32'"),
+    (lambda m: dict(m, model=dict(m['model'], dropout_rate=2)), 'dropout_rate=2'),
+    (lambda m: dict(m, model='big'), 'expected an object'),
+    (lambda m: dict(m, settings=dict(m['settings'], beam_size=65)), 'beam_size must be at most'),
+    (lambda m: dict(m, settings=dict(m['settings'], lexicon_paths=100000)), 'at most 64'),
+    (lambda m: dict(m, settings=dict(m['settings'], lm_weight=float('nan'))), 'finite'),
+    (lambda m: dict(m, settings=None), 'expected an object'),
+    (lambda m: dict(m, lexicon=[]), '"lexicon": expected an object'),
+])
+def test_more_edits_of_bundle_json_are_one_clear_error(with_lexicon, tmp_path, edit, message):
+  bad = _edit_meta(with_lexicon, str(tmp_path / 'bad'), edit)
+  with pytest.raises(bundle_lib.BundleError, match=message):
+    bundle_lib.load_bundle(bad)
+
+
+def test_a_deeply_nested_bundle_json_is_unreadable_not_a_crash(with_lexicon, tmp_path):
+  bad = str(tmp_path / 'bad')
+  shutil.copytree(with_lexicon, bad)
+  with open(os.path.join(bad, 'bundle.json'), 'w') as f:
+    f.write('[' * 100000 + ']' * 100000)
+  with pytest.raises(bundle_lib.BundleError, match='unreadable'):
+    bundle_lib.load_bundle(bad)
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+                     lambda inner: st.lists(inner, max_size=3) |
+                     st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=8)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_any_edit_of_bundle_json_loads_or_is_a_bundle_error(with_lexicon, tmp_path_factory, data):
+  """Fuzz: one field of bundle.json (or of its model, settings, files) replaced by any JSON
+  value; load_bundle returns a usable bundle or raises BundleError, nothing else."""
+  path = str(tmp_path_factory.mktemp('fuzz') / 'b')
+  section = data.draw(st.sampled_from([None, 'model', 'settings', 'files', 'lexicon']))
+
+  def edit(meta):
+    target = meta if section is None else meta[section]
+    key = data.draw(st.sampled_from(sorted(target) + ['new']))
+    target[key] = data.draw(_JSON)
+    return meta
+  bad = _edit_meta(with_lexicon, path, edit)
+  try:
+    b = bundle_lib.load_bundle(bad)
+  except bundle_lib.BundleError:
+    return
+  assert b.settings.beam_size >= 1 and b.max_len >= 2
+  assert all(np.isfinite(x).all() for x in jax.tree.leaves(b.params))

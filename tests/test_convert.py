@@ -131,7 +131,7 @@ def test_cli_missing_model_is_a_clear_error(tmp_path):
 def test_cli_bad_lexicon_count_is_a_clear_error(flag, value):
   r = _cli([flag, value, 'ni hao'])
   assert r.returncode == 2
-  assert f'{flag}: expected a whole number >= 0' in r.stderr
+  assert f'{flag}: expected a whole number from 0 to 64' in r.stderr
   assert 'Traceback' not in r.stderr
 
 

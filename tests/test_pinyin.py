@@ -419,3 +419,118 @@ def test_every_key_the_parser_makes_has_candidates():
 def test_to_keys():
   assert to_keys(parse('ni hao')) == ['ni', 'hao']
   assert to_keys('nh') == ['n*', 'h*']
+
+
+# --- Latin words, URLs and quoted text kept as typed (keep_latin) ------------------------------
+
+def latin(text, **kw):
+  return [(t.key, t.text) for t in parse(text, keep_latin=True, **kw)]
+
+
+U = pinyin.LATIN_KEY
+
+
+def test_latin_key_is_the_vocabularies_unknown_symbol():
+  from pyhanzi_jax.data import vocab
+  assert pinyin.LATIN_KEY == vocab.SPECIALS[vocab.UNK]
+
+
+@pytest.mark.parametrize('text, want', [
+    ('wo yong iphone', [('wo', 'wo'), ('yong', 'yong'), (U, 'iphone')]),
+    ('wo yong iPhone15', [('wo', 'wo'), ('yong', 'yong'), (U, 'iPhone'), ('1', '1'), ('5', '5')]),
+    ('wo3ipad', [('wo', 'wo3'), (U, 'ipad')]),                 # The tone stays wo's.
+    ('ni hao señor', [('ni', 'ni'), ('hao', 'hao'), (U, 'señor')]),
+    ('kan https://github.com/a?b=1. hao', [('kan', 'kan'), (U, 'https://github.com/a?b=1'),
+                                           ('.', '.'), ('hao', 'hao')]),
+    ('fa gei foo@bar.com', [('fa', 'fa'), ('gei', 'gei'), (U, 'foo@bar.com')]),
+    ('zai baidu.com shang', [('zai', 'zai'), (U, 'baidu.com'), ('shang', 'shang')]),
+    ('da kai main.py', [('da', 'da'), ('kai', 'kai'), (U, 'main.py')]),
+    ('yong node.js xie', [('yong', 'yong'), (U, 'node.js'), ('xie', 'xie')]),
+    ('shuo `hello world` ba', [('shuo', 'shuo'), (U, 'hello world'), ('ba', 'ba')]),
+    ('` ` ni', [('ni', 'ni')]),
+])
+def test_latin_words_pass_through_as_typed(text, want):
+  assert latin(text) == want
+  for t in parse(text, keep_latin=True):
+    assert text[t.start:t.end] == t.text
+    if t.key == U:
+      assert t.kind == 'passthrough' and t.tone is None
+
+
+@pytest.mark.parametrize('text', [
+    'nihao', 'xian', "xi'an", 'nh', 'zhongh renm', 'woazg', 'hello world', 'ni-hao', '3.14 ge',
+    'wo.de', 'NI3 HAO3', 'nǐ hǎo', 'lu:e', 'ni hao, shi jie!', 'a`b', 'hm', 'n h',
+])
+def test_keep_latin_leaves_pinyin_as_it_was(text):
+  assert parse(text, keep_latin=True) == parse(text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_SYLLABLE, min_size=1, max_size=12), st.sampled_from([' ', '', "'"]),
+       st.booleans())
+def test_keep_latin_never_changes_pinyin(syllables, sep, initials):
+  words = [pinyin.initial_key(s)[:-1] for s in syllables] if initials else syllables
+  text = sep.join(words)
+  try:
+    want = parse(text)
+  except PinyinError:
+    return  # Only Latin input differs; pinyin never does.
+  assert parse(text, keep_latin=True) == want
+
+
+@pytest.mark.parametrize('text, position, run', [
+    ('iphone', 0, 'iphone'), ('iphone 15', 0, 'iphone'), ('  ipad!', 2, 'ipad'), ('u', 0, 'u'),
+])
+def test_a_line_of_only_unreadable_letters_is_still_an_error(text, position, run):
+  with pytest.raises(PinyinError) as e:
+    parse(text, keep_latin=True)
+  assert e.value.position == position
+  assert f"cannot read '{run}' at position {position}" in str(e.value)
+  with pytest.raises(PinyinError, match='letters are a-z'):
+    parse('señor', keep_latin=True)
+
+
+def test_urls_and_quoted_text_alone_are_kept():
+  assert latin('https://example.com') == [(U, 'https://example.com')]
+  assert latin('`hello`') == [(U, 'hello')]
+
+
+# --- What never reaches a token ---------------------------------------------------------------
+
+@pytest.mark.parametrize('text', [
+    'ni\x1b[31mhao\x1b[0m', 'ni\x1b]0;title\x07hao', 'ni\x1b7hao', 'ni\x1b hao', 'ni\x00hao',
+    'ni\x7fhao', 'ni\x9bhao', 'ni\u202ehao', 'ni\u2066hao', '\ufeffni hao', 'ni\u200bhao', 'ni\rhao',
+])
+def test_control_characters_and_terminal_escapes_only_separate(text):
+  for keep_latin in (False, True):
+    toks = parse(text, keep_latin=keep_latin)
+    assert [t.key for t in toks] == ['ni', 'hao'], text
+  with pytest.raises(PinyinError, match='empty input'):
+    parse('\x1b[2J\x1b[H\x07')
+
+
+def test_unpaired_surrogates_are_an_error():
+  with pytest.raises(PinyinError, match='surrogate U\\+DCFF at position 3') as e:
+    parse('ni \udcffhao')  # What os.fsdecode makes of the byte 0xff.
+  assert e.value.position == 3
+
+
+_ANY_CHAR = st.one_of(_ALPHABET, st.characters(), st.sampled_from(
+    list('`@./:#\x1b[m\x00\x85\u2028\u202e\ufeff')), st.characters(categories=['Cs']))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(st.text(_ANY_CHAR, max_size=40), st.text(max_size=20)))
+def test_random_strings_with_keep_latin_parse_or_raise_pinyin_error(text):
+  try:
+    toks = parse(text, keep_latin=True)
+  except PinyinError as e:
+    assert e.position is None or 0 <= e.position <= len(text)
+    return
+  assert toks
+  for t in toks:
+    assert text[t.start:t.end] == t.text
+    assert t.kind in ('syllable', 'initial', 'passthrough')
+    assert not any(c in t.text for c in '\x1b\x00\x85\u2028\u202e\ufeff')
+    assert not any(0xd800 <= ord(c) <= 0xdfff for c in t.text)
+  assert all(a.end <= b.start for a, b in zip(toks, toks[1:]))
