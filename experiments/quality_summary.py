@@ -1,12 +1,14 @@
 """The summary tables of docs/QUALITY.md, from the results.json of experiments/quality.py runs.
 
-  python -m experiments.quality_summary --run runs/quality8 \
-      --ours 'stage 7 model alone=runs/quality8_nolex' --ours 'previous release=runs/quality7'
+  python -m experiments.quality_summary --run runs/quality9 \
+      --ours 'model alone=runs/quality9_nolex' [--sets dev_tech,dev_dialogue,dev_narrative,hsk,cuv]
 
 Per input form, one table of char acc / sentence acc per set: ours (the --run's model, bold),
 its top-5 sentence accuracy, the 'ours' rows of the other runs given with --ours (same lines:
 quality.py samples with a fixed seed), then every peer of --run, best general char acc first.
-Then a table of ours minus the best peer on each set and form, in points, naming that peer.
+Then a table of ours minus the best peer on each set and form, in points, naming that peer,
+and one of ours minus libime. --sets picks and orders the sets (default: all the run has, the
+out-of-source ones first, common.SETS).
 The runs must have sampled the same lines (same --lines and seed); this is checked.
 """
 import argparse
@@ -18,10 +20,10 @@ def cell(r: dict | None) -> str:
   return 'n/a' if r is None else f'{r["char_acc"]:.3f} / {r["sent_acc"]:.3f}'
 
 
-def tables(main: dict, others: list[tuple[str, dict]], label: str) -> str:
+def tables(main: dict, others: list[tuple[str, dict]], label: str, sets=common.SETS) -> str:
   res = main['results']
   forms = main['meta']['forms']
-  sets = [s for s in common.SETS if s in res]
+  sets = [s for s in sets if s in res]
   out = []
   header = '| system | ' + ' | '.join(sets) + ' |\n|---|' + '---|' * len(sets)
   for form in forms:
@@ -55,6 +57,15 @@ def tables(main: dict, others: list[tuple[str, dict]], label: str) -> str:
         parts.append(f'{100 * (ours[metric] - peers[best][metric]):+.1f} ({best})')
       cells.append(' / '.join(parts))
     out.append(f'| {form} | ' + ' | '.join(cells) + ' |')
+  out.append('\n### ours minus libime (points of char acc / sentence acc)\n\n| form | ' +
+             ' | '.join(sets) + ' |\n|---|' + '---|' * len(sets))
+  for form in forms:
+    cells = []
+    for s in sets:
+      ours, peer = res[s][form].get('ours'), res[s][form].get('libime')
+      cells.append('n/a' if not ours or not peer else ' / '.join(
+          f'{100 * (ours[m] - peer[m]):+.1f}' for m in ('char_acc', 'sent_acc')))
+    out.append(f'| {form} | ' + ' | '.join(cells) + ' |')
   return '\n'.join(out) + '\n'
 
 
@@ -62,6 +73,7 @@ def main(argv=None):
   ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   ap.add_argument('--run', required=True, help='a quality.py --out directory (with peers)')
   ap.add_argument('--label', default='ours (release)', help="the run's row label")
+  ap.add_argument('--sets', default=','.join(common.SETS), help='which sets, in this order')
   ap.add_argument('--ours', action='append', default=[],
                   help="'LABEL=RUN': another run whose own rows join the tables")
   args = ap.parse_args(argv)
@@ -75,7 +87,7 @@ def main(argv=None):
                                                              != main_run['lines'][s]):
         raise SystemExit(f'{path} sampled other {s} lines than {args.run}; compare the same lines')
     others.append((name or path, other))
-  print(tables(main_run, others, args.label), end='')
+  print(tables(main_run, others, args.label, args.sets.split(',')), end='')
 
 
 if __name__ == '__main__':

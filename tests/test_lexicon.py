@@ -268,6 +268,18 @@ def test_release_counts_bigrams_over_the_training_splits_only(bundle, tmp_path):
     release.count_bigrams(COUNTS, hanzi, str(tmp_path))
 
 
+def test_release_bigrams_keep_pairs_by_count_and_name_a_missing_corpus(bundle):
+  data = os.path.join(os.path.dirname(__file__), 'fixtures', 'tiny_data')
+  hanzi = bundle_lib.load_bundle(bundle).hanzi_vocab
+  every = release.count_bigrams(COUNTS, hanzi, data, ('general', 'domain'), min_count=1)
+  pruned = release.count_bigrams(COUNTS, hanzi, data, ('general', 'domain'), min_count=2)
+  assert pruned.pairs == {k: v for k, v in every.pairs.items() if v >= 2}
+  assert pruned.history == every.history  # Counted before pruning.
+  # The release's default counts the newer registers too, which the fixture data lacks.
+  with pytest.raises(FileNotFoundError, match='tech/train'):
+    release.count_bigrams(COUNTS, hanzi, data)
+
+
 def _cbpack(buckets: dict[int, list[str]]) -> bytes:
   import msgpack  # pylint: disable=g-import-not-at-top
   lists = [buckets.get(i, []) for i in range(max(buckets) + 1)]
