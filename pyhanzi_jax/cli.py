@@ -5,6 +5,8 @@ r"""The `pyhanzi` command: convert pinyin given as arguments or read line by lin
   echo 'zhrmghg' | pyhanzi --json        # {"input": ..., "candidates": [{"text", "score"}]}
   pyhanzi --eval data/general/test.tsv   # char / sentence / top-k accuracy, three input forms
   pyhanzi --user-words words.txt ...     # prefer these words ("耶和华 ye he hua" per line)
+  pyhanzi serve [--port 8765]            # a local server and typing page (server.py)
+  pyhanzi adapt TEXT... --out DIR        # a model adapted to your own text (adapt.py)
 
 One output line per input line, in order and flushed, so it can be driven as a subprocess: an
 empty line for a line that cannot be converted (no JSON "candidates", an "error" field with
@@ -189,7 +191,19 @@ def convert_stream(conv: convert.Converter, stream: BinaryIO, out: BinaryIO, arg
   return ok
 
 
+# Subcommands with their own options. Imported when asked for: the server and the trainer that
+# adapt uses are not needed to convert a line, and `pyhanzi ni hao` should not load them.
+SUBCOMMANDS = ('serve', 'adapt')
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+  argv = list(sys.argv[1:] if argv is None else argv)
+  if argv and argv[0] in SUBCOMMANDS:
+    if argv[0] == 'serve':
+      from pyhanzi_jax import server  # pylint: disable=g-import-not-at-top
+      return server.main(argv[1:])
+    from pyhanzi_jax import adapt  # pylint: disable=g-import-not-at-top
+    return adapt.main(argv[1:])
   args = _parser().parse_args(argv)
   user_words = None
   if args.user_words:
