@@ -23,9 +23,13 @@ The Converter is not thread-safe, so one worker thread owns it. Connection threa
 on a queue whose size is bounded (admission counts jobs not yet answered), wait for their
 answer up to the time limit, and answer. The worker takes the oldest job and, when at least
 `min_batch` jobs with the same k are waiting, converts up to `max_batch` of them in one
-candidates_batch call: on 2 busy CPU cores one call for 8 inputs took 358 ms against 550 ms
-for 8 single calls, but 2 inputs took 301 ms batched against 176 ms single (the batch is
-padded to 8), so small groups go one at a time.
+candidates_batch call. On 2 busy CPU cores one call for 8 inputs took 358 ms against 550 ms
+for 8 single calls, 4 inputs 263 against 362 ms, but 2 took 301 ms batched against 176 ms
+single (the batch is padded to 8), so groups of fewer than 4 go one at a time; at 16 clients
+batching served 31-34 requests/s against 17-23 unbatched (benchmarks/RESULTS.md).
+
+Warm-up compiles the shapes typing meets (warmup_inputs) before the ready line, and compiled
+programs are kept on disk (--compile-cache), so a restart is ready sooner.
 
 Bound to loopback unless told otherwise; while it is, requests must name a loopback Host (a
 web page elsewhere cannot reach it by DNS rebinding), and POST /convert must be sent as
@@ -173,7 +177,7 @@ class ConversionWorker:
   """
 
   def __init__(self, convert_batch: Callable[[Sequence[str], int], list], *,
-               queue_size: int = 64, max_batch: int = 8, min_batch: int = 3):
+               queue_size: int = 64, max_batch: int = 8, min_batch: int = 4):
     self._convert_batch = convert_batch
     self.max_batch, self.min_batch = max(1, max_batch), max(1, min_batch)
     self._queue: queue.SimpleQueue = queue.SimpleQueue()
@@ -460,6 +464,11 @@ class Handler(BaseHTTPRequestHandler):
 # --- the command ---------------------------------------------------------------------------------
 
 
+def _default_cache() -> str:
+  base = os.environ.get('XDG_CACHE_HOME') or os.path.join(os.path.expanduser('~'), '.cache')
+  return os.path.join(base, 'pyhanzi_jax', 'jax')
+
+
 def _parser() -> argparse.ArgumentParser:
   d = Limits()
   ap = argparse.ArgumentParser(
@@ -471,12 +480,12 @@ def _parser() -> argparse.ArgumentParser:
   ap.add_argument('--port', type=int, default=DEFAULT_PORT,
                   help='port (default %(default)s; 0: any free port, named in the ready line)')
   ap.add_argument('--model', help='bundle directory or training workdir (default: release model)')
-  ap.add_argument('--warmup-syllables', type=int, default=16, metavar='N',
+  ap.add_argument('--warmup-syllables', type=int, default=12, metavar='N',
                   help='compile for inputs of up to N syllables before saying ready (default '
                   '%(default)s; 0: compile on first use)')
   ap.add_argument('--max-batch', type=int, default=8,
                   help='most waiting requests converted in one call (default %(default)s)')
-  ap.add_argument('--min-batch', type=int, default=3,
+  ap.add_argument('--min-batch', type=int, default=4,
                   help='fewest waiting requests worth one batched call; fewer go one at a '
                   'time (default %(default)s)')
   ap.add_argument('--queue', type=int, default=64,
@@ -485,21 +494,72 @@ def _parser() -> argparse.ArgumentParser:
                   help='seconds a request may wait for its answer; 504 after (default %(default)s)')
   ap.add_argument('--max-input', type=int, default=d.max_input,
                   help='longest input in characters (default %(default)s)')
+  ap.add_argument('--compile-cache', default=_default_cache(), metavar='DIR',
+                  help='keep compiled programs here, so that a restart compiles faster '
+                  '(default %(default)s; "": off)')
   ap.add_argument('--verbose', action='store_true', help='log every request to stderr')
   return ap
 
 
+def warmup_inputs(table, max_syllables: int) -> tuple[list[str], list[str]]:
+  """Inputs that compile the shapes typing meets, for up to `max_syllables` syllables.
+
+  Decoding compiles once per (batch, source-length bucket, candidate width), the width being
+  the widest position's candidate count padded to a power of two. Whole sentences of full
+  syllables are mostly 64 or 128 wide (yi, ji, shi, ... reach 128), and what an input method
+  sends while a syllable is still being typed ends in an initial, 512 or 1024 wide (sh*, y*).
+  Warming only `shi shi ...` (Converter.warmup) left `nizaiganshenme` (64 wide) to compile on
+  first use: 18 s on the busy 2-core machine, far past an input method's patience.
+  table: the converter's candidates.CandidateTable. Returns (whole sentences, inputs ending in
+  an initial), one of each of the two widest classes per source-length bucket.
+  """
+  from pyhanzi_jax import decode  # pylint: disable=g-import-not-at-top
+  from pyhanzi_jax import pinyin  # pylint: disable=g-import-not-at-top
+
+  def count(key):
+    return len(table.ids_for_key(key))
+
+  def widest_two(keys):
+    """The key with the most candidates in each of the two widest width classes."""
+    reps = {}
+    for key in sorted(keys, key=count, reverse=True):
+      reps.setdefault(1 << max(count(key) - 1, 0).bit_length(), key)
+    return [reps[w] for w in sorted(reps, reverse=True)[:2]]
+
+  step = decode.LENGTH_BUCKET
+  lengths = sorted({min(n, max_syllables) for n in range(step - 1, max_syllables + step, step)})
+  full = widest_two(pinyin.SYLLABLES)
+  initials = [k.rstrip('*') for k in widest_two(pinyin.INITIAL_KEYS)]
+  whole = [' '.join([key] * n) for n in lengths for key in full]
+  typing = [' '.join([full[0]] * (n - 1) + [key]) for n in lengths for key in initials]
+  return whole, typing
+
+
 def warmup(conv, max_syllables: int, max_batch: int) -> float:
-  """Compiles the single and the batched decoders for up to `max_syllables`; seconds."""
+  """Compiles the shapes of warmup_inputs one at a time and, for the whole-sentence ones, in
+  batches of max_batch; seconds."""
   t0 = time.perf_counter()
   if max_syllables > 0:
-    conv.warmup(max_syllables=max_syllables, k=5)
+    whole, typing = warmup_inputs(conv.table, max_syllables)
+    for text in whole + typing:
+      conv.candidates(text, 5)
     if max_batch >= 2:
-      from pyhanzi_jax import decode  # pylint: disable=g-import-not-at-top
-      step = decode.LENGTH_BUCKET
-      for n in range(step - 1, max_syllables + step, step):
-        conv.candidates_batch([' '.join(['shi'] * min(n, max_syllables))] * max_batch, 5)
+      for text in whole:
+        conv.candidates_batch([text] * max_batch, 5)
   return time.perf_counter() - t0
+
+
+def _compile_cache(path: str) -> None:
+  """Keeps compiled programs on disk: a restarted server then compiles its shapes in about a
+  third of the time (measured: 17.3 s -> 4.8 s for a first conversion, busy machine)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  try:
+    os.makedirs(path, exist_ok=True)
+  except OSError as e:
+    print(f'pyhanzi serve: no compile cache ({e})', file=sys.stderr)
+    return
+  jax.config.update('jax_compilation_cache_dir', path)
+  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.5)
 
 
 class _Stop(Exception):
@@ -543,6 +603,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pyhanzi_jax import bundle as bundle_lib  # pylint: disable=g-import-not-at-top
     from pyhanzi_jax import checkpoint as ckpt_lib  # pylint: disable=g-import-not-at-top
     from pyhanzi_jax import convert  # pylint: disable=g-import-not-at-top
+    if args.compile_cache:
+      _compile_cache(args.compile_cache)
     t0 = time.perf_counter()
     try:
       conv = convert.Converter(args.model)

@@ -67,6 +67,17 @@ def test_parse_request_names_the_problem(body, message):
   assert e.value.status == 400
 
 
+def test_warmup_inputs_cover_the_widest_classes_at_every_length():
+  class Table:  # Candidate counts: yi and wei head the 128- and 64-wide classes.
+    def ids_for_key(self, key):
+      return list(range({'yi': 110, 'ji': 99, 'wei': 60, 'y*': 553, 'j*': 499}.get(key, 3)))
+  whole, typing = server.warmup_inputs(Table(), 12)
+  assert whole[:2] == ['yi yi yi', 'wei wei wei']
+  assert typing[:2] == ['yi yi y', 'yi yi j']  # Initials: 1024 and 512 wide.
+  # One per source-length bucket (4 tokens with EOS) up to 12 syllables.
+  assert sorted({len(t.split()) for t in whole + typing}) == [3, 7, 11, 12]
+
+
 # --- the worker ----------------------------------------------------------------------------------
 
 
@@ -317,7 +328,8 @@ def test_concurrent_clients_all_get_their_own_answer(fake_server):
 
 def test_serve_gets_ready_converts_and_stops_cleanly_on_sigterm_and_sigint(untrained_bundle):
   model = untrained_bundle('serve')
-  args = ['--model', model, '--port', '0', '--warmup-syllables', '0', '--timeout', '120']
+  args = ['--model', model, '--port', '0', '--warmup-syllables', '0', '--timeout', '120',
+          '--compile-cache', '']
   with concurrent.futures.ThreadPoolExecutor(2) as pool:  # Together: most of it is start-up.
     futures = {sig: pool.submit(server.ServerProcess, args, timeout_s=240)
                for sig in (signal.SIGTERM, signal.SIGINT)}
