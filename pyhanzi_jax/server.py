@@ -574,6 +574,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, name) < 1:
       print(f'pyhanzi serve: --{name.replace("_", "-")} must be at least 1', file=sys.stderr)
       return 2
+  if not 0 <= args.port <= 65535:
+    print(f'pyhanzi serve: --port must be between 0 and 65535, got {args.port}', file=sys.stderr)
+    return 2
   if not args.timeout > 0:
     print('pyhanzi serve: --timeout must be > 0', file=sys.stderr)
     return 2

@@ -365,3 +365,5 @@ def test_serve_refuses_a_port_in_use_and_bad_options(capsys):
   assert 'cannot listen on 127.0.0.1' in capsys.readouterr().err
   assert server.main(['--max-batch', '0']) == 2
   assert '--max-batch must be at least 1' in capsys.readouterr().err
+  assert server.main(['--port', '70000']) == 2
+  assert '--port must be between 0 and 65535' in capsys.readouterr().err
