@@ -44,9 +44,9 @@ from pyhanzi_jax.data.vocab import EOS, PAD, UNK
 
 BATCH_SIZES = (1, 8, 64)     # Batch sizes decoding compiles for.
 # Pieces of a line longer than the window are decoded this many at a time, not 64: a 2,000-
-# character line peaked at 2.7 GB decoding its windows as one padded batch of 64 (with the word
-# list's proposals scored over the whole vocabulary), and at much less this way
-# (docs/RELIABILITY.md has the numbers).
+# character line (534 syllables, the release model) peaked at 2.65 GB RSS decoding its windows
+# as one padded batch of 64, the word list's proposals scored over the whole vocabulary, and
+# peaks at 1.20 GB this way, 0.88 GB of it the loaded model (docs/RELIABILITY.md).
 LONG_LINE_BATCH = BATCH_SIZES[1]
 MAX_K = 100                  # Most candidates one call returns.
 WINDOW_OVERLAP = 8           # Tokens shared by neighbouring windows of an over-long piece.
@@ -161,12 +161,7 @@ class Converter:
     its `index` and `text` (named in the message too when there are several lines;
     convert_lines answers every line instead). A line cut into several pieces gets only its
     best conversion (the pieces' n-best lists do not combine into a meaningful ranking)."""
-    results = self._convert(texts, k)
-    for i, r in enumerate(results):
-      if isinstance(r, ConversionError):
-        where = f'line {i} ({_excerpt(texts[i])}): ' if len(texts) > 1 else ''
-        raise ConversionError(f'{where}{r}', i, texts[i])
-    return results
+    return self._convert(texts, k, raise_first=True)
 
   def convert_lines(self, texts: Sequence[str], k: int = 1) -> list[LineResult]:
     """One LineResult per text, in order: its k best, or the error that line has (what the
@@ -174,16 +169,20 @@ class Converter:
     return [LineResult([], str(r)) if isinstance(r, ConversionError) else LineResult(r)
             for r in self._convert(texts, k)]
 
-  def _convert(self, texts: Sequence[str], k: int) -> list:
-    """Each line's n-best list, or its ConversionError."""
+  def _convert(self, texts: Sequence[str], k: int, raise_first: bool = False) -> list:
+    """Each line's n-best list, or its ConversionError; raise_first: raises the first one
+    (naming its line) before decoding anything."""
     if isinstance(texts, (str, bytes)):
       raise TypeError('expected a sequence of texts, got one text: use convert/candidates')
     k = _check_k(k)
     lines = []
-    for text in texts:
+    for i, text in enumerate(texts):
       try:
         lines.append(self._parse(text))
       except ConversionError as e:
+        if raise_first:
+          where = f'line {i} ({_excerpt(text)}): ' if len(texts) > 1 else ''
+          raise ConversionError(f'{where}{e}', i, text) from None
         lines.append(e)
     # Wider only for a large k.
     beam = min(bundle_lib.MAX_BEAM, max(self.settings.beam_size, k - self.proposals))
@@ -191,13 +190,12 @@ class Converter:
             for a, b in line[1]]
     # A line of one piece is batched with others as always; the pieces of a longer line in
     # smaller batches, so its memory stays bounded.
+    one_piece = [j for j, (i, _, _) in enumerate(jobs) if len(lines[i][1]) == 1]
+    several = [j for j, (i, _, _) in enumerate(jobs) if len(lines[i][1]) > 1]
     results: list = [None] * len(jobs)
-    for batch in (BATCH_SIZES[-1], LONG_LINE_BATCH):
-      mine = [j for j, (i, _, _) in enumerate(jobs)
-              if (len(lines[i][1]) == 1) == (batch == BATCH_SIZES[-1])]
-      decoded = self._decode_pieces([lines[jobs[j][0]][0][jobs[j][1]:jobs[j][2]] for j in mine],
-                                    beam, batch)
-      for j, res in zip(mine, decoded):
+    for group, batch in ((one_piece, BATCH_SIZES[-1]), (several, LONG_LINE_BATCH)):
+      pieces = [lines[jobs[j][0]][0][jobs[j][1]:jobs[j][2]] for j in group]
+      for j, res in zip(group, self._decode_pieces(pieces, beam, batch)):
         results[j] = res
     per_line: list = [line if isinstance(line, ConversionError) else [] for line in lines]
     for (i, _, _), res in zip(jobs, results):

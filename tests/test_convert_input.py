@@ -239,3 +239,15 @@ def test_cli_in_every_locale(model, env):
   assert 'not valid UTF-8' in rows[1]['error']
   r = _cli(['--model', model, 'ni', 'hao'], b'', env)
   assert r.returncode == 0 and len(r.stdout.decode('utf-8').strip()) == 2
+
+
+def test_cli_stops_quietly_when_its_reader_goes_away(model, tmp_path):
+  """`pyhanzi ... | head -1`: no traceback when the pipe closes."""
+  (tmp_path / 'in').write_bytes(b'ni hao\n' + b'\n' * 200000)  # Quick errors, 20 MB of answers.
+  with open(tmp_path / 'in', 'rb') as stdin, open(tmp_path / 'err', 'wb') as err:
+    p = subprocess.Popen([sys.executable, '-m', 'pyhanzi_jax.cli', '--model', model, '--json'],
+                         cwd=ROOT, stdin=stdin, stdout=subprocess.PIPE, stderr=err)
+    assert json.loads(p.stdout.readline())['candidates']
+    p.stdout.close()
+    assert p.wait(timeout=300) == 1
+  assert b'Traceback' not in (tmp_path / 'err').read_bytes()
