@@ -226,6 +226,7 @@ def _cli(args, stdin: bytes, env_extra):
                         capture_output=True, env=env, timeout=300)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('env', [{'PYTHONIOENCODING': 'utf-8'}, {'LC_ALL': 'C.UTF-8'},
                                  {'LC_ALL': 'C', 'PYTHONIOENCODING': 'ascii'}])
 def test_cli_in_every_locale(model, env):
@@ -241,6 +242,7 @@ def test_cli_in_every_locale(model, env):
   assert r.returncode == 0 and len(r.stdout.decode('utf-8').strip()) == 2
 
 
+@pytest.mark.slow
 def test_cli_stops_quietly_when_its_reader_goes_away(model, tmp_path):
   """`pyhanzi ... | head -1`: no traceback when the pipe closes."""
   (tmp_path / 'in').write_bytes(b'ni hao\n' + b'\n' * 200000)  # Quick errors, 20 MB of answers.

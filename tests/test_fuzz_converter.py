@@ -15,6 +15,8 @@ from pyhanzi_jax import cli
 from pyhanzi_jax import convert
 from pyhanzi_jax import pinyin
 
+pytestmark = pytest.mark.slow
+
 FUZZ = settings(deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                        HealthCheck.function_scoped_fixture])
