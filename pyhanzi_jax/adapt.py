@@ -120,7 +120,8 @@ class AdaptReport:
   general_share: float
   steps: int                      # Updates done ...
   num_steps: int                  # ... of those planned.
-  status: str                     # 'finished', 'interrupted' (Ctrl-C) or 'time limit'.
+  status: str                     # 'finished', 'time limit', 'interrupted' (Ctrl-C) or
+                                  # 'stopped' (SIGTERM).
   train_seconds: float            # Training wall time, all runs together.
   user_base: Scores | None = None
   user_adapted: Scores | None = None
@@ -255,52 +256,43 @@ class _TrainerOutput(io.TextIOBase):
 # --- Stopping: Ctrl-C and the time limit ------------------------------------------------------
 
 class _Stopper:
-  """Ctrl-C and the time limit stop the trainer through its SIGTERM path (train._Preemption:
-  it saves the step and leaves its loop), so that what was trained is kept.
+  """The time limit stops the trainer through its SIGTERM path (train._Preemption: it saves the
+  step and raises exit_codes.Preempted), so that what was trained is kept. Ctrl-C needs nothing
+  here: the trainer takes it the same way in its loop, and hands a second one back to Python.
 
   Outside the trainer's loop SIGTERM reaches this object's own handler, which only records the
-  request (the default action would kill the process mid-export); a Ctrl-C there stops at once
-  (KeyboardInterrupt), since nothing half-done would be lost: a rerun resumes. A second Ctrl-C
-  always stops at once. Off the main thread (a notebook worker) no handler can be installed:
-  the run then neither stops on time nor on Ctrl-C before its planned steps.
+  request (the default action would kill the process mid-export). Off the main thread (a
+  notebook worker) no handler can be installed, and the run trains its planned steps.
   """
 
   def __init__(self):
     self.reason: str | None = None
-    self._previous: dict[int, Any] = {}
+    self._previous = None
     self._timer: threading.Timer | None = None
 
   def __enter__(self):
     try:
-      self._previous = {signal.SIGINT: signal.signal(signal.SIGINT, self._on_sigint),
-                        signal.SIGTERM: signal.signal(signal.SIGTERM, self._on_sigterm)}
+      self._previous = signal.signal(signal.SIGTERM, self._on_sigterm)
     except ValueError:  # Not the main thread.
-      self._previous = {}
+      self._previous = None
     return self
 
   def __exit__(self, *exc):
     if self._timer is not None:
       self._timer.cancel()
-    for sig, handler in self._previous.items():
-      signal.signal(sig, handler)
+    if self._previous is not None:
+      signal.signal(signal.SIGTERM, self._previous)
 
   def deadline(self, seconds: float) -> None:
     """Stops the trainer `seconds` from now."""
-    if self._previous:
-      self._timer = threading.Timer(seconds, self.request, args=('time limit',))
+    if self._previous is not None:
+      self._timer = threading.Timer(seconds, self._time_up)
       self._timer.daemon = True
       self._timer.start()
 
-  def request(self, reason: str) -> None:
-    if self.reason is None:
-      self.reason = reason
+  def _time_up(self) -> None:
+    self.reason = 'time limit'
     os.kill(os.getpid(), signal.SIGTERM)  # The trainer's handler in its loop, else ours.
-
-  def _on_sigint(self, signum, frame):  # pylint: disable=unused-argument
-    trainer_listens = signal.getsignal(signal.SIGTERM) is not self._on_sigterm
-    if self.reason is not None or not trainer_listens:
-      raise KeyboardInterrupt
-    self.request('interrupted')
 
   def _on_sigterm(self, signum, frame):  # pylint: disable=unused-argument
     self.reason = self.reason or 'stopped'
@@ -373,7 +365,7 @@ def train_config(base: bundle_lib.Bundle, data_dir: str, init_from: str, train_c
   c.train.batch_size = batch_size
   c.train.num_steps = num_steps
   c.train.log_every = 1  # Every step's line feeds the progress bar.
-  c.train.eval_every = max(1, num_steps // VALIDATIONS)
+  c.train.eval_every = -(-num_steps // VALIDATIONS)  # The last validation at the end.
   c.train.eval_batches = 2
   c.train.eval_decode_sentences = min(64, valid_sentences)
   c.train.checkpoint_every = c.train.eval_every
@@ -764,7 +756,7 @@ def _plan(base: bundle_lib.Bundle, mixture: pipeline.Split, long_fraction: float
 
 def _train(config, train_dir: str, workdir: str, state: _State, opts: Options,
            long_fraction: float, show: Progress) -> str:
-  """Runs (or resumes) the trainer; 'finished', 'interrupted' or 'time limit'."""
+  """Runs (or resumes) the trainer; 'finished', 'time limit', 'interrupted' or 'stopped'."""
   num_steps = config.train.num_steps
   start_step = _latest_step(train_dir)
   if start_step >= num_steps:
@@ -792,8 +784,9 @@ def _train(config, train_dir: str, workdir: str, state: _State, opts: Options,
         stopper.deadline(TIME_SLACK * max(left, 60.0) + 30.0)
       try:
         train.train_and_evaluate(config, train_dir)
-      except exit_codes.Preempted:  # Saved and stopped: Ctrl-C, the time limit or a kill.
-        stopper.reason = stopper.reason or 'interrupted'
+      except exit_codes.Preempted as e:  # Saved and stopped: the time limit, Ctrl-C, a kill.
+        if stopper.reason != 'time limit':
+          stopper.reason = 'interrupted' if e.exit_code == exit_codes.INTERRUPTED else 'stopped'
       except exit_codes.WorkdirBusy as e:
         raise AdaptError(f'another run is using {workdir}: {e}') from None
   finally:
@@ -801,7 +794,7 @@ def _train(config, train_dir: str, workdir: str, state: _State, opts: Options,
     sink.close()
     state.update(train_seconds=state.get('train_seconds', 0.0) + time.time() - t0)
   if stopper.reason and _latest_step(train_dir) < num_steps:
-    return 'time limit' if stopper.reason == 'time limit' else 'interrupted'
+    return stopper.reason
   return 'finished'
 
 
@@ -853,7 +846,9 @@ def _parser() -> argparse.ArgumentParser:
   ap.add_argument('--steps', type=int, help='a fixed number of training steps instead of the '
                   'time budget')
   ap.add_argument('--batch-size', type=int, default=BATCH_SIZE, help=argparse.SUPPRESS)
-  ap.add_argument('--learning-rate', type=float, default=LEARNING_RATE, help=argparse.SUPPRESS)
+  ap.add_argument('--learning-rate', type=float, default=LEARNING_RATE,
+                  help=f'peak learning rate (default {LEARNING_RATE:g}); lower forgets less of '
+                  'general text and learns less of yours (docs/ADAPT.md)')
   ap.add_argument('--seed', type=int, default=0, help=argparse.SUPPRESS)
   ap.add_argument('--workdir', help='where the work is kept (default: OUT.work)')
   ap.add_argument('--quiet', action='store_true', help='no progress on stderr')
@@ -873,12 +868,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f'pyhanzi adapt: {e}', file=sys.stderr)
     return exit_codes.USAGE
   except KeyboardInterrupt:
+    # Outside the training steps (those save and stop at a Ctrl-C): nothing is lost. Python's
+    # own exit could crash in the JAX call it interrupted (main.py does the same).
     print('\npyhanzi adapt: interrupted; run the same command again to resume',
-          file=sys.stderr)
-    return exit_codes.INTERRUPTED
+          file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    os._exit(exit_codes.INTERRUPTED)  # pylint: disable=protected-access
   print(json.dumps(report.to_json(), indent=1, ensure_ascii=False) if args.json else
         report.to_text())
-  return exit_codes.INTERRUPTED if report.status == 'interrupted' else exit_codes.OK
+  return {'interrupted': exit_codes.INTERRUPTED,
+          'stopped': exit_codes.PREEMPTED}.get(report.status, exit_codes.OK)
 
 
 if __name__ == '__main__':

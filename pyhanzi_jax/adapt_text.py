@@ -96,7 +96,7 @@ class UserText:
     total = sum(parts.values())
     if not total:
       return ''
-    return f'{total:,} sentences left out: ' + ', '.join(
+    return f'{total:,} sentence{"s" if total != 1 else ""} left out: ' + ', '.join(
         f'{n:,} {what}' for what, n in parts.items() if n)
 
 
