@@ -504,34 +504,34 @@ def _parser() -> argparse.ArgumentParser:
 def warmup_inputs(table, max_syllables: int) -> tuple[list[str], list[str]]:
   """Inputs that compile the shapes typing meets, for up to `max_syllables` syllables.
 
-  Decoding compiles once per (batch, source-length bucket, candidate width), the width being
-  the widest position's candidate count padded to a power of two. Whole sentences of full
-  syllables are mostly 64 or 128 wide (yi, ji, shi, ... reach 128), and what an input method
-  sends while a syllable is still being typed ends in an initial, 512 or 1024 wide (sh*, y*).
-  Warming only `shi shi ...` (Converter.warmup) left `nizaiganshenme` (64 wide) to compile on
-  first use: 18 s on the busy 2-core machine, far past an input method's patience.
-  table: the converter's candidates.CandidateTable. Returns (whole sentences, inputs ending in
-  an initial), one of each of the two widest classes per source-length bucket.
+  A single sentence's decoder compiles once per (source-length bucket, candidate width), the
+  width being the most candidates at any position in the decoder's classes (two per octave:
+  24, 32, 48, 64, 96, 128, ...). Whole sentences of full syllables fall in 24-128 (shi: 72
+  candidates, 96 wide), and what an input method sends while a syllable is still being typed
+  ends in an initial, 256-768 wide (y*: 553). Warming only `shi shi ...` (Converter.warmup)
+  left `nizaiganshenme` and `zaoshanghao` to compile on first use, 18-20 s each on the busy
+  2-core machine, far past an input method's patience.
+  table: the converter's candidates.CandidateTable. Returns (whole sentences: one per class
+  from 24 up; inputs ending in an initial: one per the three widest classes), for each
+  source-length bucket, the widest class first.
   """
   from pyhanzi_jax import decode  # pylint: disable=g-import-not-at-top
   from pyhanzi_jax import pinyin  # pylint: disable=g-import-not-at-top
 
-  def count(key):
-    return len(table.ids_for_key(key))
-
-  def widest_two(keys):
-    """The key with the most candidates in each of the two widest width classes."""
+  def by_class(keys):
+    """{decoder width class: the key with the most candidates in it}, widest first."""
     reps = {}
-    for key in sorted(keys, key=count, reverse=True):
-      reps.setdefault(1 << max(count(key) - 1, 0).bit_length(), key)
-    return [reps[w] for w in sorted(reps, reverse=True)[:2]]
+    for key in sorted(keys, key=lambda k: -len(table.ids_for_key(k))):
+      # The decoder's own rounding (decode.py), so that each input lands in its own class.
+      reps.setdefault(decode._candidate_bucket(len(table.ids_for_key(key))), key)  # pylint: disable=protected-access
+    return [reps[w] for w in sorted(reps, reverse=True) if w >= 24]
 
   step = decode.LENGTH_BUCKET
   lengths = sorted({min(n, max_syllables) for n in range(step - 1, max_syllables + step, step)})
-  full = widest_two(pinyin.SYLLABLES)
-  initials = [k.rstrip('*') for k in widest_two(pinyin.INITIAL_KEYS)]
+  full = by_class(pinyin.SYLLABLES)
+  initials = [k.rstrip('*') for k in by_class(pinyin.INITIAL_KEYS)[:3]]
   whole = [' '.join([key] * n) for n in lengths for key in full]
-  typing = [' '.join([full[0]] * (n - 1) + [key]) for n in lengths for key in initials]
+  typing = [' '.join([full[-1]] * (n - 1) + [key]) for n in lengths for key in initials]
   return whole, typing
 
 
@@ -543,8 +543,9 @@ def warmup(conv, max_syllables: int, max_batch: int) -> float:
     whole, typing = warmup_inputs(conv.table, max_syllables)
     for text in whole + typing:
       conv.candidates(text, 5)
-    if max_batch >= 2:
-      for text in whole:
+    if max_batch >= 2:  # A batch of different sentences is mostly as wide as the widest.
+      per_length = len(whole) // len({len(t.split()) for t in whole})
+      for text in whole[0::per_length] + whole[1::per_length]:
         conv.candidates_batch([text] * max_batch, 5)
   return time.perf_counter() - t0
 

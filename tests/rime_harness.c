@@ -7,7 +7,8 @@
  *
  * Output, one record per line:
  *   deploy <milliseconds>
- *   key <char> <microseconds for process_key + get_context>     (every key of every round)
+ *   key <char> <microseconds for process_key + get_context> <first candidate's comment>
+ *                                                                 (every key of every round)
  *   cand <index> <text>\t<comment>                                (the last round's first page)
  *
  * Build: cc -O2 -o rime_harness rime_harness.c $(pkg-config --cflags --libs rime)
@@ -75,8 +76,12 @@ int main(int argc, char **argv) {
       double t = now_us();
       api->process_key(session, (unsigned char)*k, 0);
       RIME_STRUCT(RimeContext, c);
-      if (api->get_context(session, &c)) api->free_context(&c);
-      printf("key %c %.0f\n", *k, now_us() - t);
+      int got = api->get_context(session, &c);
+      double us = now_us() - t;
+      const char *comment = got && c.menu.num_candidates > 0 && c.menu.candidates[0].comment
+                                ? c.menu.candidates[0].comment : "";
+      printf("key %c %.0f %s\n", *k, us, comment);
+      if (got) api->free_context(&c);
     }
   }
   if (api->get_context(session, &ctx)) {
