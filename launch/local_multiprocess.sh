@@ -82,6 +82,8 @@ while [[ ${#PROCESS_OF_PID[@]} -gt 0 ]]; do
   wait -n -p done_pid "${!PROCESS_OF_PID[@]}" || rc=$?
   i=${PROCESS_OF_PID[$done_pid]}
   unset "PROCESS_OF_PID[$done_pid]"
+  # 75: preempted after saving (pyhanzi_jax/exit_codes.py); the others are saving the same step.
+  if [[ $rc -eq 75 ]]; then status=75; continue; fi
   if [[ $rc -ne 0 ]]; then
     echo "local_multiprocess: process $i exited with status $rc; stopping the others" >&2
     if [[ $i -gt 0 ]]; then
