@@ -172,7 +172,7 @@ def main(argv=None) -> int:
                   help='also measure a server with --max-batch 1')
   args = ap.parse_args(argv)
   print(f'load average before: {os.getloadavg()}, {os.cpu_count()} CPUs', flush=True)
-  configs = [('batched (--max-batch 8 --min-batch 4)', [])]
+  configs = [('batched (--max-batch 8 --min-batch 6)', [])]
   if args.compare_batching:
     configs.append(('unbatched (--max-batch 1)', ['--max-batch', '1']))
   # One compile cache for the run: the first server starts cold, the second from the cache

@@ -23,10 +23,10 @@ The Converter is not thread-safe, so one worker thread owns it. Connection threa
 on a queue whose size is bounded (admission counts jobs not yet answered), wait for their
 answer up to the time limit, and answer. The worker takes the oldest job and, when at least
 `min_batch` jobs with the same k are waiting, converts up to `max_batch` of them in one
-candidates_batch call. On 2 busy CPU cores one call for 8 inputs took 358 ms against 550 ms
-for 8 single calls, 4 inputs 263 against 362 ms, but 2 took 301 ms batched against 176 ms
-single (the batch is padded to 8), so groups of fewer than 4 go one at a time; at 16 clients
-batching served 31-34 requests/s against 17-23 unbatched (benchmarks/RESULTS.md).
+candidates_batch call (decoding pads a batch to 8). Measured on the busy 2-core machine
+(benchmarks/RESULTS.md): 16 clients got 47 requests/s batched against 35 unbatched, but 4
+clients 21 against 34 (groups of 4 cost more as a batch of 8 than one at a time), so groups
+of fewer than 6 go one at a time.
 
 Warm-up compiles the shapes typing meets (warmup_inputs) before the ready line, and compiled
 programs are kept on disk (--compile-cache), so a restart is ready sooner.
@@ -177,7 +177,7 @@ class ConversionWorker:
   """
 
   def __init__(self, convert_batch: Callable[[Sequence[str], int], list], *,
-               queue_size: int = 64, max_batch: int = 8, min_batch: int = 4):
+               queue_size: int = 64, max_batch: int = 8, min_batch: int = 6):
     self._convert_batch = convert_batch
     self.max_batch, self.min_batch = max(1, max_batch), max(1, min_batch)
     self._queue: queue.SimpleQueue = queue.SimpleQueue()
@@ -485,7 +485,7 @@ def _parser() -> argparse.ArgumentParser:
                   '%(default)s; 0: compile on first use)')
   ap.add_argument('--max-batch', type=int, default=8,
                   help='most waiting requests converted in one call (default %(default)s)')
-  ap.add_argument('--min-batch', type=int, default=4,
+  ap.add_argument('--min-batch', type=int, default=6,
                   help='fewest waiting requests worth one batched call; fewer go one at a '
                   'time (default %(default)s)')
   ap.add_argument('--queue', type=int, default=64,
