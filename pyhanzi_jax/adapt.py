@@ -773,11 +773,10 @@ def _train(config, train_dir: str, workdir: str, state: _State, opts: Options,
     show.step(step, total, (total - step) * rate + eval_s if rate else None)
 
   sink = _TrainerOutput(os.path.join(workdir, 'train.log'), on_step)
-  verbosity = logging.get_verbosity()
-  logging.set_verbosity(logging.ERROR)  # The trainer's log lines would break the bar.
   t0 = time.time()
   try:
-    with _Stopper() as stopper, contextlib.redirect_stdout(sink):
+    # The trainer's log lines would break the bar.
+    with _Stopper() as stopper, contextlib.redirect_stdout(sink), _absl_quiet():
       if not opts.steps:
         left = 60.0 * opts.minutes - state.get('plan_seconds', 0.0) - state.get(
             'train_seconds', 0.0)
@@ -790,7 +789,6 @@ def _train(config, train_dir: str, workdir: str, state: _State, opts: Options,
       except exit_codes.WorkdirBusy as e:
         raise AdaptError(f'another run is using {workdir}: {e}') from None
   finally:
-    logging.set_verbosity(verbosity)
     sink.close()
     state.update(train_seconds=state.get('train_seconds', 0.0) + time.time() - t0)
   if stopper.reason and _latest_step(train_dir) < num_steps:
@@ -798,16 +796,28 @@ def _train(config, train_dir: str, workdir: str, state: _State, opts: Options,
   return 'finished'
 
 
+@contextlib.contextmanager
+def _absl_quiet():
+  """Only errors from absl's logger inside; its own level (often unset) restored after.
+
+  `logging.get_verbosity()` reports the effective level, which an unset logger inherits from
+  the root: restoring that would pin absl to WARNING for the rest of the process.
+  """
+  logger = logging.get_absl_logger()
+  level = logger.level
+  logger.setLevel(logging.converter.STANDARD_ERROR)
+  try:
+    yield
+  finally:
+    logger.setLevel(level)
+
+
 def _write_bundle(out: str, train_dir: str, base: bundle_lib.Bundle, base_path: str,
                   words: adapt_words.WordList | None, provenance: dict) -> None:
   """The best checkpoint (or the latest, before any validation) with the adapted word list."""
-  verbosity = logging.get_verbosity()
-  logging.set_verbosity(logging.ERROR)  # orbax warns that a read-only restore is read-only.
-  try:
+  with _absl_quiet():  # orbax warns that a read-only restore is read-only.
     params, step, sub = ckpt_lib.restore_params_from_workdir(
         train_dir, ckpt_lib.abstract_like(base.params))
-  finally:
-    logging.set_verbosity(verbosity)
   bundle_lib.export_bundle(
       out, params, base.model_config, base.pinyin_vocab, base.hanzi_vocab,
       max_len=base.max_len, settings=base.settings,

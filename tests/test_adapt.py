@@ -11,6 +11,7 @@ import os
 import signal
 import time
 
+from absl import logging as absl_logging
 import jax
 import numpy as np
 import pytest
@@ -62,13 +63,15 @@ def _train_log(out):
 def adapted(base, tmp_path_factory):
   """The run interrupted after step 1, the same call resuming it, and once more when done."""
   out = str(tmp_path_factory.mktemp('adapt') / 'mine')
+  absl_level = absl_logging.get_absl_logger().level
   first = adapt.adapt([NOTES], out, base, progress=_CtrlCAt(1), **RUN)
   first_bundle = bundle_lib.load_bundle(out)
   second = adapt.adapt([NOTES], out, base, progress=False, **RUN)
   log = _train_log(out)
   third = adapt.adapt([NOTES], out, base, progress=False, **RUN)
   return dict(out=out, first=first[1], first_bundle=first_bundle, second=second[1],
-              log=log, third=third[1], log_after_third=_train_log(out))
+              log=log, third=third[1], log_after_third=_train_log(out),
+              absl_levels=(absl_level, absl_logging.get_absl_logger().level))
 
 
 # --- The run ---------------------------------------------------------------------------------
@@ -82,6 +85,13 @@ def test_ctrl_c_keeps_a_bundle_and_the_same_command_resumes(adapted):
   with open(os.path.join(adapted['out'] + '.work', 'train', 'metrics.jsonl')) as f:
     train_steps = [r['step'] for r in map(json.loads, f) if 'train/loss' in r]
   assert train_steps == [1, 2, 3]  # Each step trained once: the rerun resumed.
+
+
+def test_the_loggers_level_is_left_as_it_was(adapted):
+  # Restoring the effective level pinned an unset absl logger at WARNING for the rest of the
+  # process, which hid the trainer's INFO lines from whoever ran next.
+  before, after = adapted['absl_levels']
+  assert after == before
 
 
 def test_a_finished_run_is_not_redone(adapted):
