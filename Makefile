@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 WORKDIR ?= runs/demo
 
-.PHONY: venv test demo convert data clean-venv
+.PHONY: venv test test-all demo convert data clean-venv
 
 $(BIN)/.installed: setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -14,9 +14,15 @@ $(BIN)/.installed: setup.cfg pyproject.toml
 
 venv: $(BIN)/.installed
 
-# The whole default suite (CPU only, no network).
+# The default suite (CPU only, no network): minutes.
 test: venv
 	$(BIN)/python -m pytest -q tests
+
+# Everything CI runs: the default suite, then the slow tests (multi-process, kill-and-resume,
+# fuzz), then the fault-injection suite.
+test-all: test
+	$(BIN)/python -m pytest -q -m slow tests
+	$(BIN)/python -m pytest -q -m faults tests
 
 # The main job on a small default: train the tiny config on the fixture corpus shipped in
 # tests/fixtures, convert a sentence with the model it made, then with the release model that

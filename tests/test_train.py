@@ -297,9 +297,9 @@ def test_with_accumulation_the_last_step_applies_the_floor_rate_and_logs_it(tmp_
   params = state.params
   ones = jax.tree.map(jnp.ones_like, params)
   one_d = next(i for i, p in enumerate(jax.tree.leaves(params)) if p.ndim == 1)
-  opt_state, applied = tx.init(params), []
+  opt_state, applied, update = tx.init(params), [], jax.jit(tx.update)
   for _ in range(steps):  # One update per trainer step.
-    updates, opt_state = tx.update(ones, opt_state, params)
+    updates, opt_state = update(ones, opt_state, params)
     applied.append(-float(jax.tree.leaves(updates)[one_d][0]))
   np.testing.assert_allclose(applied[-1], 0.05 * peak, rtol=1e-5)  # Cosine's floor: alpha * peak.
   np.testing.assert_allclose([logged[s] for s in range(1, steps + 1)], applied, rtol=1e-5)
