@@ -7,7 +7,8 @@ A bundle is a directory:
   params.npz           parameters in a reduced dtype, keyed by '/'-joined paths
   pinyin.txt hanzi.txt the vocabularies
   ...                  files of extensions: the word list (lexicon.BundleLexicon) writes
-                       lexicon.tsv.gz and bigrams.tsv.gz and its own section of bundle.json
+                       lexicon.npz (before format 3: lexicon.tsv.gz and bigrams.tsv.gz) and
+                       its own section of bundle.json
 
 `export_bundle` writes one atomically (a temporary directory renamed into place) from the
 model's parts plus extensions; `load_bundle` reads one back, refusing it with a BundleError
@@ -38,7 +39,9 @@ from pyhanzi_jax import model as model_lib
 from pyhanzi_jax.data import sources
 from pyhanzi_jax.data import vocab as vocab_lib
 
-BUNDLE_FORMAT = 2  # Bump when the layout changes, and add a migration from the one before.
+# Bump when the layout changes, and add a migration from the one before. 3: the word list's
+# section has a version (2: lexicon.npz), which a reader of format 2 would not know to check.
+BUNDLE_FORMAT = 3
 RELEASE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'release')
 PARAMS, PINYIN_VOCAB, HANZI_VOCAB = 'params.npz', 'pinyin.txt', 'hanzi.txt'
 # Upper bounds of the conversion settings: beyond them memory, not quality, grows (64 lattice
@@ -227,7 +230,16 @@ def _migrate_1_to_2(meta: dict) -> dict:
   return out
 
 
-_MIGRATIONS = {1: _migrate_1_to_2}  # format -> the next format's meta.
+def _migrate_2_to_3(meta: dict) -> dict:
+  """Format 2's word list was always its TSV files: section version 1."""
+  out = dict(meta, format=3)
+  lex = meta.get(lexicon_lib.BundleLexicon.name)
+  if isinstance(lex, dict):
+    out[lexicon_lib.BundleLexicon.name] = dict(lex, version=lex.get('version', 1))
+  return out
+
+
+_MIGRATIONS = {1: _migrate_1_to_2, 2: _migrate_2_to_3}  # format -> the next format's meta.
 
 
 def read_meta(path: str) -> dict:
@@ -263,18 +275,19 @@ def read_meta(path: str) -> dict:
   return meta
 
 
-def _required_files(meta: dict) -> list[str]:
+def _required_files(path: str, meta: dict) -> list[str]:
   """The files a bundle reads, each of which must have a checksum: the parameters, the
   vocabularies (format 1 checked them by fingerprint instead) and the word list's."""
   names = [PARAMS]
   if 'vocab_fingerprints' not in meta:
     names += [PINYIN_VOCAB, HANZI_VOCAB]
   lex = meta.get(lexicon_lib.BundleLexicon.name)
-  if lex is not None:
-    names.append(lexicon_lib.FILENAME)
-    if isinstance(lex, dict) and 'bigrams' in lex:
-      names.append(lexicon_lib.BIGRAMS_FILENAME)
-  return names
+  if isinstance(lex, dict):
+    try:
+      names += lexicon_lib.BundleLexicon.files(lex)
+    except ValueError as e:
+      raise BundleError(f'{path}/bundle.json "{lexicon_lib.BundleLexicon.name}": {e}') from None
+  return names  # A section that is no object is refused when the extensions are read.
 
 
 def _require_checksums(path: str, files: dict, required: Sequence[str]) -> None:
@@ -348,7 +361,7 @@ def load_bundle(path: str) -> Bundle:
   """Loads a bundle after checking every file against bundle.json (checksums, vocabularies,
   the model config, parameter shapes)."""
   meta = read_meta(path)
-  _require_checksums(path, meta['files'], _required_files(meta))
+  _require_checksums(path, meta['files'], _required_files(path, meta))
   pinyin_vocab = _load_vocab(os.path.join(path, PINYIN_VOCAB))
   hanzi_vocab = _load_vocab(os.path.join(path, HANZI_VOCAB))
   if 'vocab_fingerprints' in meta and meta['vocab_fingerprints'] != [

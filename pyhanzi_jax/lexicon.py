@@ -15,8 +15,9 @@ training text as the list segments it, so they know which of two homophone words
 word (the unigrams only know which is more frequent); on held-out lines they added 0.2 to 1.1
 points of character accuracy (docs/QUALITY.md). All candidates of one input have the same
 length, so no length normalisation is needed. The weight was chosen on the validation splits
-(docs/QUALITY.md); re-ranking is cheap next to decoding (~2 µs a character of a candidate;
-loading the list and indexing its readings ~1.5 s).
+(docs/QUALITY.md); re-ranking is cheap next to decoding (~2 µs a character of a candidate).
+A bundle holds the list, its readings' lattice index and its bigrams as arrays (`save_arrays`,
+lexicon.npz), read in ~0.4 s of CPU where parsing the TSV files and indexing took ~6 s.
 
 The release's list mixes two word-frequency lists fetched from PyPI with the same verified
 download as the corpora (data/sources.py): jieba 0.42.1's dict.txt (349,046 words with counts,
@@ -25,9 +26,9 @@ words, frequencies from subtitles, the web, Wikipedia and jieba's list among oth
 data). Each word's probability is the mean of its probabilities in the two (`mix`): wordfreq
 brings spoken, everyday frequencies (请稍等 over 青少等), jieba the spellings wordfreq folds into
 its "oversimplified" script. On held-out lines of all four sets the mix and wordfreq alone tie,
-both ahead of jieba alone (docs/QUALITY.md). The bundle stores the list as `lexicon.tsv.gz`,
-restricted to words made of characters the model can write, each with its toneless reading
-(pypinyin, as the training pairs were made).
+both ahead of jieba alone (docs/QUALITY.md). The bundle stores the list restricted to words
+made of characters the model can write, each with its toneless reading (pypinyin, as the
+training pairs were made).
 
 Re-ranking alone can only choose among the beam's few candidates, and the right word is often
 not among them. The readings let the lexicon propose candidates of its own (`paths`): the k best
@@ -50,14 +51,21 @@ first for its reading, and a candidate gains USER_BONUS nats per character of a 
 """
 from __future__ import annotations
 
+import bisect
 import collections
+import collections.abc
 import dataclasses
 import functools
 import gzip
 import heapq
+import io
 import math
 import os
-from typing import Callable, Iterable, Iterator, Optional, Sequence
+import zipfile
+import zlib
+from typing import Callable, Iterable, Iterator, Mapping, Optional, Sequence
+
+import numpy as np
 
 from pyhanzi_jax import pinyin
 from pyhanzi_jax.data import sources as sources_lib
@@ -97,7 +105,7 @@ WORDFREQ = sources_lib.Source(
     licence='Apache-2.0 (code), CC-BY-SA-4.0 (data)',
     description="wordfreq's Chinese word frequencies, words bucketed by centibel")
 
-FILENAME = 'lexicon.tsv.gz'
+FILENAME = 'lexicon.tsv.gz'  # `save`'s TSV: bundles before format 3, pyhanzi adapt's.
 # The release's defaults, chosen on held-out lines of the four sets the quality report tests
 # (general and domain validation, HSK and CUV lines outside the report's samples;
 # experiments/lexicon_weight.py, docs/QUALITY.md): the lexicon's 4 best sentences and its 4 best
@@ -120,7 +128,7 @@ WORDS_PER_EDIT = 2     # Lexicon words tried for each span of the text `edits` r
 USER_BONUS = 3.0
 # Word bigrams (`Bigrams`): counted over the training text as the list segments it, kept where a
 # pair was seen at least MIN_BIGRAM_COUNT times (745K pairs of 2.6M for the release: 3.6 MB
-# gzipped, 0.9 s to load; keeping every pair measured 0.1 points of mean char acc more on the
+# gzipped; keeping every pair measured 0.1 points of mean char acc more on the
 # held-out lines at four times the size). BIGRAM_PRIOR is the Dirichlet prior's weight on the
 # unigram probability: 1 measured best of 0.3, 1, 10 and 100.
 BIGRAMS_FILENAME = 'bigrams.tsv.gz'
@@ -234,6 +242,10 @@ class Bigrams:
   pairs: dict[str, int]
   history: dict[str, int]
 
+  def lookup(self, prev: str, word: str) -> tuple[int, int]:
+    """(count of `prev word`, count of `prev` followed by any word)."""
+    return self.pairs.get(f'{prev}\t{word}', 0), self.history.get(prev, 0)
+
 
 def count_bigrams(lm: 'WordLM', texts: Iterable[str], min_count: int = MIN_BIGRAM_COUNT
                   ) -> Bigrams:
@@ -296,16 +308,54 @@ class WordLM:
                bigrams: Optional[Bigrams] = None):
     if not counts:
       raise ValueError('a word list needs at least one word')
-    self.counts = counts
     total = float(sum(counts.values()))
-    self.logp = {w: math.log(c / total) for w, c in counts.items()}
-    self.max_word = max(len(w) for w in counts)
+    self._setup({w: math.log(c / total) for w, c in counts.items()},
+                max(len(w) for w in counts), total, bigrams)
+    self._counts: Optional[dict[str, int]] = counts
+    self._readings: Optional[Mapping[str, Sequence[str]]] = readings or {}
+    self._arrays: Optional[LexiconArrays] = None
+
+  def _setup(self, logp: dict[str, float], max_word: int, total: float,
+             bigrams) -> None:
+    self.logp = logp
+    self.max_word = max_word
     self.unknown = math.log(0.5 / total)  # A character that is no word: half a count.
-    self.readings = readings or {}
-    self.bigrams = bigrams
+    self.bigrams = bigrams  # Bigrams, BigramArrays or None.
     self.user_words: frozenset[str] = frozenset()  # See with_words.
     self.user_longest = 0  # Characters of the longest user word.
     self.bonus = 0.0
+
+  @classmethod
+  def from_arrays(cls, arrays: 'LexiconArrays') -> 'WordLM':
+    """The word model of a bundle's lexicon.npz (`read_arrays`): its log-probabilities and
+    lattice edges (`by_reading`, indexed at export) ready at once; the counts and readings,
+    which only a new word list (user words, adapt, release) needs, built on first use."""
+    lm = cls.__new__(cls)
+    total = float(sum(arrays.counts.tolist()))
+    # Divided as WordLM.__init__ divides (IEEE division is exact to the last bit either way)
+    # and logged by math.log, so that the scores are the same to the last bit.
+    logp = map(math.log, (arrays.counts / total).tolist())
+    lm._setup(dict(zip(arrays.words[:len(arrays.counts)], logp)), arrays.max_word, total,
+              arrays.bigrams())
+    lm._counts = lm._readings = None
+    lm._arrays = arrays
+    # cached_property's slots, filled from the index written at export.
+    lm.__dict__['by_reading'] = arrays.reading_index(lm.logp)
+    lm.__dict__['max_reading'] = arrays.max_reading
+    return lm
+
+  @property
+  def counts(self) -> dict[str, int]:
+    if self._counts is None:
+      self._counts = self._arrays.count_dict()
+    return self._counts
+
+  @property
+  def readings(self) -> Mapping[str, Sequence[str]]:
+    """word -> its syllables (only words that have a reading)."""
+    if self._readings is None:
+      self._readings = self._arrays.reading_dict()
+    return self._readings
 
   def with_words(self, readings: dict[str, Sequence[str]], bonus: float = USER_BONUS
                  ) -> 'WordLM':
@@ -398,12 +448,12 @@ class WordLM:
     which is the unigram probability after a word the counted text never had as a history."""
     if self.bigrams is None:
       return self._best_segmentation(text)[0]
-    pairs, history = self.bigrams.pairs, self.bigrams.history
+    lookup = self.bigrams.lookup
     total, prev = 0.0, START
     for w in self.segment(text):
       p = math.exp(self.logp.get(w, self.unknown))
-      total += math.log((pairs.get(f'{prev}\t{w}', 0) + BIGRAM_PRIOR * p)
-                        / (history.get(prev, 0) + BIGRAM_PRIOR))
+      pair, seen = lookup(prev, w)
+      total += math.log((pair + BIGRAM_PRIOR * p) / (seen + BIGRAM_PRIOR))
       prev = w
     return total
 
@@ -476,6 +526,299 @@ class WordLM:
           if w != text[i:j] and new not in gain:
             gain[new] = self.score(new) - base
     return heapq.nlargest(k, gain, key=gain.__getitem__)
+
+
+# --- The bundle's compact form: arrays written at export ---------------------------------------
+# Parsing the TSV files and indexing the readings took ~6 s at every start (418K words, 745K
+# pairs); lexicon.npz holds the same counts, readings, bigrams and the readings' lattice index
+# as arrays and newline-joined UTF-8 text, read in ~0.3 s. It is a zip of .npy members written
+# with fixed dates (the same bytes every time) and read with allow_pickle=False: it holds no
+# code. The bundle checksums it like every other file.
+
+ARRAYS_FILENAME = 'lexicon.npz'
+# Members: words (utf-8, '\n'-joined: the list's words sorted, then the words only the bigrams
+#   have: START and characters no word of the list); counts [n] (n = the list's words);
+#   readings (utf-8, '\n'-joined, one per list word, '' for none); max_word, max_reading [];
+#   reading_keys (utf-8 '\n'-joined, sorted: each lattice reading's syllables space-joined),
+#   reading_starts [k+1],
+#   reading_words (list word ids, best first: by_reading); with bigrams: history_words [h]
+#   (word ids with a history, ascending), history_counts [h], pair_starts [h+1], pair_words,
+#   pair_counts (the followers of history word i are pair_*[pair_starts[i]:pair_starts[i+1]]).
+_REQUIRED = ('words', 'counts', 'readings', 'max_word', 'max_reading', 'reading_keys',
+             'reading_starts', 'reading_words')
+_BIGRAM_MEMBERS = ('history_words', 'history_counts', 'pair_starts', 'pair_words',
+                   'pair_counts')
+# Followers' dicts of the history words a BigramArrays keeps (the rest are rebuilt when met):
+# bounds a long-lived server's memory; ~1,000 words cover a day of typing.
+MAX_CACHED_HISTORIES = 4096
+
+
+def _text_array(items: Sequence[str]) -> np.ndarray:
+  return np.frombuffer('\n'.join(items).encode('utf-8'), np.uint8)
+
+
+def _text_items(array: np.ndarray) -> list[str]:
+  return array.tobytes().decode('utf-8').split('\n')
+
+
+def _ids(values, top: int) -> np.ndarray:
+  """values as the smallest unsigned dtype that holds 0..top (the file stays small)."""
+  dtype = np.uint16 if top < 2**16 else np.uint32 if top < 2**32 else np.uint64
+  return np.asarray(values, dtype)
+
+
+def save_arrays(path: str, counts: dict[str, int], readings: Mapping[str, Sequence[str]],
+                bigrams: Optional[Bigrams] = None) -> None:
+  """Writes a word list (its words, counts, readings and, if given, bigrams) as lexicon.npz.
+  ValueError for a word with a line break or a tab (no word has one)."""
+  words = sorted(counts)
+  extra = set()
+  if bigrams is not None:
+    for key in bigrams.pairs:
+      extra.update(key.split('\t'))
+    extra.update(bigrams.history)
+    extra.difference_update(counts)
+  vocab = words + sorted(extra)
+  bad = next((w for w in vocab if '\n' in w or '\t' in w or not w), None)
+  if bad is not None:
+    raise ValueError(f'word {bad!r}: a word cannot be empty or hold a tab or line break')
+  index = {w: i for i, w in enumerate(vocab)}
+  by_reading = WordLM(counts, readings).by_reading
+  keys = sorted(by_reading, key=' '.join)  # As the reader bisects them.
+  reading_words = [index[w] for k in keys for _, w in by_reading[k]]
+  arrays = {
+      'words': _text_array(vocab),
+      'counts': _ids([counts[w] for w in words], max(counts.values())),
+      'readings': _text_array([' '.join(readings.get(w, ())) for w in words]),
+      'max_word': np.asarray(max(map(len, words)), np.int64),
+      'max_reading': np.asarray(max(map(len, keys), default=0), np.int64),
+      'reading_keys': _text_array([' '.join(k) for k in keys]),
+      'reading_starts': _ids(np.cumsum([0] + [len(by_reading[k]) for k in keys]),
+                             len(reading_words)),
+      'reading_words': _ids(reading_words, len(vocab)),
+  }
+  if bigrams is not None:
+    followers: dict[int, list[tuple[int, int]]] = {}
+    for key, c in bigrams.pairs.items():
+      prev, word = key.split('\t')
+      followers.setdefault(index[prev], []).append((index[word], c))
+    history = sorted(set(followers) | {index[w] for w in bigrams.history})
+    rows = [sorted(followers.get(h, ())) for h in history]
+    arrays.update({
+        'history_words': _ids(history, len(vocab)),
+        'history_counts': _ids([bigrams.history.get(vocab[h], 0) for h in history],
+                               max(bigrams.history.values(), default=0)),
+        'pair_starts': _ids(np.cumsum([0] + [len(r) for r in rows]), len(bigrams.pairs)),
+        'pair_words': _ids([w for r in rows for w, _ in r], len(vocab)),
+        'pair_counts': _ids([c for r in rows for _, c in r],
+                            max(bigrams.pairs.values(), default=0)),
+    })
+  with zipfile.ZipFile(path, 'w') as z:
+    for name, value in arrays.items():
+      data = io.BytesIO()
+      np.lib.format.write_array(data, value, allow_pickle=False)
+      z.writestr(zipfile.ZipInfo(f'{name}.npy', date_time=(1980, 1, 1, 0, 0, 0)),
+                 data.getvalue(), compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
+
+
+class LexiconArrays:
+  """The arrays of a lexicon.npz (`read_arrays`), checked, and what WordLM builds from them."""
+
+  def __init__(self, path: str, arrays: dict[str, np.ndarray]):
+    self.path = path
+    self.words = _text_items(arrays['words'])
+    self.counts = arrays['counts']
+    n, top = len(self.counts), len(self.words)
+    self.max_word, self.max_reading = int(arrays['max_word']), int(arrays['max_reading'])
+    self._readings = arrays['readings']
+    self._reading_keys = _text_items(arrays['reading_keys']) if arrays['reading_keys'].size else []
+    self._reading_starts = arrays['reading_starts']
+    self._reading_words = arrays['reading_words']
+    self._bigrams = {k: arrays[k] for k in _BIGRAM_MEMBERS if k in arrays}
+    problems = []
+    if not 0 < n <= top or self.counts.ndim != 1:
+      problems.append(f'{n} counts for {top} words')
+    elif not (self.counts > 0).all():
+      problems.append('a count is not positive')
+    elif int((self._readings == ord('\n')).sum()) != n - 1:
+      problems.append(f'{n} counts for {int((self._readings == 10).sum()) + 1} readings')
+    if self.max_word < 1 or self.max_reading < 0:
+      problems.append('bad max_word or max_reading')
+    problems += _check_ranges('reading', self._reading_starts, len(self._reading_keys),
+                              self._reading_words, n)
+    if self._bigrams:
+      if len(self._bigrams) != len(_BIGRAM_MEMBERS):
+        problems.append(f'only {sorted(self._bigrams)} of the bigram arrays')
+      else:
+        b = self._bigrams
+        h = b['history_words']
+        problems += _check_ranges('pair', b['pair_starts'], len(h), b['pair_words'], top)
+        if b['history_counts'].shape != h.shape or (h.size and int(h.max()) >= top):
+          problems.append('history arrays out of range')
+        if b['pair_counts'].shape != b['pair_words'].shape:
+          problems.append('pair_counts and pair_words differ in length')
+    if problems:
+      raise ValueError(f'{path}: {"; ".join(problems)}')
+
+  def count_dict(self) -> dict[str, int]:
+    return dict(zip(self.words, self.counts.tolist()))
+
+  def reading_dict(self) -> dict[str, tuple[str, ...]]:
+    texts = _text_items(self._readings)
+    if len(texts) != len(self.counts):
+      raise ValueError(f'{self.path}: {len(texts)} readings for {len(self.counts)} words')
+    return {w: tuple(r.split(' ')) for w, r in zip(self.words, texts) if r}
+
+  def reading_index(self, logp: dict[str, float]) -> 'ReadingIndex':
+    return ReadingIndex(self._reading_keys, self._reading_starts.tolist(),
+                        self._reading_words, self.words, logp)
+
+  def bigrams(self) -> Optional['BigramArrays']:
+    if not self._bigrams:
+      return None
+    return BigramArrays(self.words, len(self.counts), **self._bigrams)
+
+
+def _check_ranges(what: str, starts: np.ndarray, rows: int, ids: np.ndarray, top: int
+                  ) -> list[str]:
+  """What is wrong with a CSR-style index (rows' slices of `ids`, each id < top)."""
+  if (starts.ndim != 1 or len(starts) != rows + 1 or int(starts[0]) != 0
+      or int(starts[-1]) != len(ids) or (np.diff(starts.astype(np.int64)) < 0).any()):
+    return [f'{what}_starts does not index {rows} rows of {len(ids)} {what}_words']
+  if ids.size and int(ids.max()) >= top:
+    return [f'{what}_words has an id past the {top} words']
+  return []
+
+
+def read_arrays(path: str) -> WordLM:
+  """The WordLM of a lexicon.npz `save_arrays` wrote; ValueError if it is not one."""
+  try:
+    with np.load(path, allow_pickle=False) as z:
+      missing = [k for k in _REQUIRED if k not in z.files]
+      if missing:
+        raise ValueError(f'{path} lacks {missing}')
+      arrays = {k: z[k] for k in z.files}
+  except (zipfile.BadZipFile, zlib.error, EOFError, KeyError) as e:
+    raise ValueError(f'{path} is not a readable .npz ({type(e).__name__}: {e})') from e
+  for name, value in arrays.items():
+    if value.dtype.kind not in 'ui':
+      raise ValueError(f'{path}: {name} is {value.dtype}, not integers')
+  try:
+    return WordLM.from_arrays(LexiconArrays(path, arrays))
+  except UnicodeDecodeError as e:
+    raise ValueError(f'{path}: a text member is not UTF-8 ({e})') from e
+
+
+class ReadingIndex(collections.abc.Mapping):
+  """WordLM.by_reading over the arrays of a lexicon.npz: reading (tuple of syllables) ->
+  [(log p, word)], best first. A reading is found by bisecting the sorted keys and its entry
+  built when first asked for: no dict of the ~300K readings at start-up."""
+
+  def __init__(self, keys: list[str], starts: list[int], ids: np.ndarray, words: list[str],
+               logp: dict[str, float]):
+    self._keys, self._starts, self._ids, self._words, self._logp = keys, starts, ids, words, logp
+    self._built: dict[str, list[tuple[float, str]]] = {}
+
+  def get(self, key, default=None):
+    text = ' '.join(key)
+    found = self._built.get(text)
+    if found is None:
+      row = bisect.bisect_left(self._keys, text)
+      if row == len(self._keys) or self._keys[row] != text:
+        return default
+      words = self._words
+      found = [(self._logp[words[i]], words[i])
+               for i in self._ids[self._starts[row]:self._starts[row + 1]].tolist()]
+      self._built[text] = found
+    return found
+
+  def __getitem__(self, key):
+    found = self.get(key)
+    if found is None:
+      raise KeyError(key)
+    return found
+
+  def __iter__(self):
+    return (tuple(k.split(' ')) for k in self._keys)
+
+  def __len__(self) -> int:
+    return len(self._keys)
+
+
+class BigramArrays:
+  """Word-pair counts as a lexicon.npz holds them (see `Bigrams`): the followers of a history
+  word become a dict when first looked up, so that start-up builds none of the 745K pairs.
+
+  words: the file's words, the list's sorted, then the bigram-only ones sorted (n_list: how
+  many are the list's), so that a word's id is found by bisection."""
+
+  def __init__(self, words: list[str], n_list: int, history_words, history_counts,
+               pair_starts, pair_words, pair_counts):
+    self._words, self._n_list = words, n_list
+    self._history_words = history_words.tolist()
+    self._history_counts, self._pair_starts = history_counts, pair_starts
+    self._pair_words, self._pair_counts = pair_words, pair_counts
+    self._followers: dict[str, tuple[int, dict[str, int]]] = {}
+
+  def lookup(self, prev: str, word: str) -> tuple[int, int]:
+    """(count of `prev word`, count of `prev` followed by any word)."""
+    entry = self._followers.get(prev)
+    if entry is None:
+      entry = self._load(prev)
+    return entry[1].get(word, 0), entry[0]
+
+  def _row(self, word: str) -> int | None:
+    """The history row of `word`, None if it has none."""
+    words = self._words
+    for lo, hi in ((0, self._n_list), (self._n_list, len(words))):
+      i = bisect.bisect_left(words, word, lo, hi)
+      if i < hi and words[i] == word:
+        row = bisect.bisect_left(self._history_words, i)
+        if row < len(self._history_words) and self._history_words[row] == i:
+          return row
+        return None
+    return None
+
+  def _load(self, prev: str) -> tuple[int, dict[str, int]]:
+    row = self._row(prev)
+    if row is None:
+      entry = (0, {})
+    else:
+      a, b = int(self._pair_starts[row]), int(self._pair_starts[row + 1])
+      words = self._words
+      entry = (int(self._history_counts[row]),
+               dict(zip([words[i] for i in self._pair_words[a:b].tolist()],
+                        self._pair_counts[a:b].tolist())))
+    if len(self._followers) >= MAX_CACHED_HISTORIES:
+      self._followers.clear()
+    self._followers[prev] = entry
+    return entry
+
+  @functools.cached_property
+  def pairs(self) -> dict[str, int]:
+    """Every pair as Bigrams.pairs has it ('w1\\tw2' -> count); slow, for re-exports."""
+    out, words = {}, self._words
+    starts = self._pair_starts.tolist()
+    followers, counts = self._pair_words.tolist(), self._pair_counts.tolist()
+    for row, prev in enumerate(self._history_words):
+      for j in range(starts[row], starts[row + 1]):
+        out[f'{words[prev]}\t{words[followers[j]]}'] = counts[j]
+    return out
+
+  @functools.cached_property
+  def history(self) -> dict[str, int]:
+    return {self._words[i]: c for i, c in zip(self._history_words,
+                                               self._history_counts.tolist()) if c}
+
+  def as_bigrams(self) -> Bigrams:
+    return Bigrams(self.pairs, self.history)
+
+  def __eq__(self, other) -> bool:
+    if isinstance(other, (Bigrams, BigramArrays)):
+      return self.pairs == other.pairs and self.history == other.history
+    return NotImplemented
+
+  __hash__ = None
 
 
 
@@ -558,28 +901,47 @@ def propose(lm: 'WordLM', keys: Sequence[Optional[str]], options: Sequence[Seque
 
 class BundleLexicon:
   """The word list and its bigrams as a bundle extension (bundle.export_bundle): it writes
-  FILENAME (and BIGRAMS_FILENAME) and reads them back."""
-  name = 'lexicon'
+  ARRAYS_FILENAME (section version 2) and reads that or, from bundles written before it,
+  FILENAME and BIGRAMS_FILENAME (version 1, parsed: seconds).
 
-  def __init__(self, counts: dict[str, int], bigrams: Optional[Bigrams] = None):
-    self.counts, self.bigrams = counts, bigrams
+  readings: word -> syllables, as a loaded list has them (kept as they are: a re-export gives
+  the same lattice); None works them out with pypinyin (`reading`, ~10 s for jieba's list)."""
+  name = 'lexicon'
+  VERSION = 2  # The section's "version"; absent means 1.
+
+  def __init__(self, counts: dict[str, int], bigrams=None,
+               readings: Optional[Mapping[str, Sequence[str]]] = None):
+    self.counts, self.readings = counts, readings
+    self.bigrams = bigrams.as_bigrams() if isinstance(bigrams, BigramArrays) else bigrams
 
   def write(self, directory: str) -> tuple[list[str], dict]:
-    save(os.path.join(directory, FILENAME), self.counts)
-    files, section = [FILENAME], {'words': len(self.counts)}
+    readings = self.readings
+    if readings is None:
+      readings = {w: tuple(r.split()) for w in self.counts for r in [reading(w)] if r}
+    save_arrays(os.path.join(directory, ARRAYS_FILENAME), self.counts, readings, self.bigrams)
+    section = {'version': self.VERSION, 'words': len(self.counts)}
     if self.bigrams is not None:
-      save_bigrams(os.path.join(directory, BIGRAMS_FILENAME), self.bigrams)
-      files.append(BIGRAMS_FILENAME)
       section['bigrams'] = len(self.bigrams.pairs)
-    return files, section
+    return [ARRAYS_FILENAME], section
+
+  @staticmethod
+  def files(section: dict) -> list[str]:
+    """The files a section reads (each must have a checksum in the bundle)."""
+    version = section.get('version', 1)
+    if version == 1:
+      return [FILENAME] + ([BIGRAMS_FILENAME] if 'bigrams' in section else [])
+    if version == BundleLexicon.VERSION:
+      return [ARRAYS_FILENAME]
+    raise ValueError(f'lexicon version {version!r} is not one this version of pyhanzi reads '
+                     f'(1 or {BundleLexicon.VERSION}); export the bundle with it again')
 
   @staticmethod
   def read(directory: str, section: dict) -> 'WordLM':
-    paths = [os.path.join(directory, FILENAME)]
-    if 'bigrams' in section:
-      paths.append(os.path.join(directory, BIGRAMS_FILENAME))
+    paths = [os.path.join(directory, f) for f in BundleLexicon.files(section)]
     try:
-      return load(*paths)
+      if section.get('version', 1) == 1:
+        return load(*paths)
+      return read_arrays(*paths)
     except (OSError, ValueError, EOFError) as e:
       raise ValueError(f'the word list ({", ".join(paths)}) is unreadable: {e}') from e
 
@@ -589,4 +951,6 @@ __all__ = ['WordLM', 'Bigrams', 'count_bigrams', 'save_bigrams', 'read_bigrams',
            'SOURCES', 'DEFAULT_WEIGHT', 'DEFAULT_PATHS', 'DEFAULT_EDITS', 'FILENAME',
            'word_counts', 'parse_cbpack', 'mix', 'source_counts', 'reading', 'save', 'read',
            'load', 'read_counts', 'read_user_words', 'USER_BONUS', 'UserWordError',
-           'user_word_readings', 'lattice_inputs', 'propose', 'NO_WORD', 'BundleLexicon']
+           'user_word_readings', 'lattice_inputs', 'propose', 'NO_WORD', 'BundleLexicon',
+           'ARRAYS_FILENAME', 'save_arrays', 'read_arrays', 'LexiconArrays', 'ReadingIndex',
+           'BigramArrays']

@@ -114,7 +114,9 @@ def install(source: str, dest: str = RELEASE_DIR, dtype: str = 'float16',
     if bundle.lexicon is None:
       raise ValueError(f'{source} has no lexicon to keep; use --lexicon jieba+wordfreq or none')
     settings = bundle.settings
-    extensions.append(lexicon_lib.BundleLexicon(bundle.lexicon.counts, bundle.lexicon.bigrams))
+    # Its readings as they are (a list of an earlier version has none: worked out again).
+    extensions.append(lexicon_lib.BundleLexicon(bundle.lexicon.counts, bundle.lexicon.bigrams,
+                                                bundle.lexicon.readings or None))
     provenance.update({k: old[k] for k in ('lexicon_from', 'bigrams_from') if k in old})
   elif lexicon != 'none':
     raise ValueError(f'lexicon must be one of {", ".join(LEXICON_CHOICES)}, got {lexicon!r}')

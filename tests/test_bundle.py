@@ -18,13 +18,43 @@ SETTINGS = bundle_lib.ConversionSettings(beam_size=3, lm_weight=0.4, lexicon_pat
                                          lexicon_edits=1, user_bonus=2.5)
 
 
+BIGRAMS = lexicon.Bigrams({'世界\t是': 3, '<s>\t世界': 2, '是\t他': 1}, {'世界': 3, '<s>': 4, '是': 1})
+
+
+class TsvLexicon:
+  """The word list as bundles of format 2 and older carried it: lexicon.tsv.gz and
+  bigrams.tsv.gz, a section without a version (pyhanzi adapt still writes it)."""
+  name = lexicon.BundleLexicon.name
+
+  def __init__(self, counts, bigrams=None):
+    self.counts, self.bigrams = counts, bigrams
+
+  def write(self, directory):
+    lexicon.save(os.path.join(directory, lexicon.FILENAME), self.counts)
+    files, section = [lexicon.FILENAME], {'words': len(self.counts)}
+    if self.bigrams is not None:
+      lexicon.save_bigrams(os.path.join(directory, lexicon.BIGRAMS_FILENAME), self.bigrams)
+      files.append(lexicon.BIGRAMS_FILENAME)
+      section['bigrams'] = len(self.bigrams.pairs)
+    return files, section
+
+
 @pytest.fixture(scope='module')
 def with_lexicon(untrained_bundle):
-  bigrams = lexicon.Bigrams({'世界\t是': 3}, {'世界': 3})
   return untrained_bundle('typed', settings=SETTINGS,
-                          extensions=[lexicon.BundleLexicon(COUNTS, bigrams)],
+                          extensions=[lexicon.BundleLexicon(COUNTS, BIGRAMS)],
                           provenance={'from': 'a test', 'validation': {'general/greedy_char_acc':
                                                                        0.5}})
+
+
+@pytest.fixture(scope='module')
+def with_tsv_lexicon(untrained_bundle, tmp_path_factory):
+  """The same bundle as format 2 wrote it."""
+  path = untrained_bundle('tsv', settings=SETTINGS, extensions=[TsvLexicon(COUNTS, BIGRAMS)],
+                          provenance={'from': 'a test', 'validation': {'general/greedy_char_acc':
+                                                                       0.5}})
+  return _edit_meta(path, str(tmp_path_factory.mktemp('v2') / 'bundle'),
+                    lambda m: dict(m, format=2))
 
 
 def _edit_meta(src, dst, edit):
@@ -44,31 +74,81 @@ def test_settings_model_and_files_round_trip(with_lexicon):
   assert b.model_config.emb_dim == 32 and b.max_len == 64
   assert b.meta['format'] == bundle_lib.BUNDLE_FORMAT
   assert sorted(b.meta['files']) == sorted(['params.npz', 'pinyin.txt', 'hanzi.txt',
-                                            lexicon.FILENAME, lexicon.BIGRAMS_FILENAME])
-  assert b.lexicon.counts == COUNTS and b.lexicon.bigrams.pairs == {'世界\t是': 3}
+                                            lexicon.ARRAYS_FILENAME])
+  assert b.meta['lexicon'] == {'version': 2, 'words': len(COUNTS), 'bigrams': 3}
+  assert b.lexicon.counts == COUNTS and b.lexicon.bigrams == BIGRAMS
   assert b.meta['provenance']['from'] == 'a test'
 
 
-def test_format_1_bundles_are_migrated(with_lexicon, tmp_path):
+def test_the_word_list_arrays_load_as_the_word_list_that_was_written(with_lexicon,
+                                                                       with_tsv_lexicon):
+  """lexicon.npz gives the same counts, readings, bigrams, lattice edges and scores as the
+  TSV files of format 2 (parsed) and as a WordLM built in memory."""
+  arrays = bundle_lib.load_bundle(with_lexicon).lexicon
+  tsv = bundle_lib.load_bundle(with_tsv_lexicon).lexicon
+  assert tsv.counts == COUNTS and tsv.bigrams == BIGRAMS
+  built = lexicon.WordLM(COUNTS, tsv.readings, BIGRAMS)
+  assert dict(arrays.readings) == dict(tsv.readings) and arrays.readings['世界'] == ('shi', 'jie')
+  assert dict(arrays.by_reading) == built.by_reading and arrays.max_reading == built.max_reading
+  assert arrays.by_reading[('shi', 'jie')] == [(built.logp[w], w) for w in ('世界', '时节')]
+  assert arrays.by_reading.get(('shi', 'shi')) is None
+  assert arrays.logp == built.logp and arrays.max_word == built.max_word
+  for text in ('世界是他', '时节世界', '是是', '他'):
+    assert arrays.score(text) == built.score(text) == tsv.score(text)
+    assert arrays.segment(text) == built.segment(text)
+  assert arrays.bigrams.lookup('世界', '是') == (3, 3)
+  assert arrays.bigrams.lookup('他', '是') == (0, 0)  # No history: the unigram probability.
+  keys, options = ['shi', 'jie'], [['世', '是', '时'], ['界', '节']]
+  assert arrays.paths(keys, options, 3) == built.paths(keys, options, 3)
+  assert arrays.edits(keys, options, '是节', 3) == built.edits(keys, options, '是节', 3)
+  user = arrays.with_words({'是界': ['shi', 'jie']})
+  assert user.by_reading[('shi', 'jie')][0][1] == '是界' and user.bigrams == BIGRAMS
+
+
+def test_the_word_list_arrays_are_the_same_bytes_every_time(tmp_path):
+  a, b = str(tmp_path / 'a.npz'), str(tmp_path / 'b.npz')
+  readings = {'世界': ('shi', 'jie'), '时节': ('shi', 'jie')}
+  lexicon.save_arrays(a, COUNTS, readings, BIGRAMS)
+  lexicon.save_arrays(b, dict(reversed(COUNTS.items())), dict(reversed(readings.items())),
+                      lexicon.Bigrams(dict(reversed(BIGRAMS.pairs.items())), BIGRAMS.history))
+  assert open(a, 'rb').read() == open(b, 'rb').read()
+  with np.load(a, allow_pickle=False) as z:  # Plain integer arrays: nothing to execute.
+    assert all(z[k].dtype.kind in 'ui' for k in z.files)
+  with pytest.raises(ValueError, match='tab or line break'):
+    lexicon.save_arrays(a, {'世\n界': 1}, {})
+
+
+def test_a_release_of_a_format_2_bundle_writes_the_arrays(with_tsv_lexicon, tmp_path):
+  from pyhanzi_jax import release  # pylint: disable=g-import-not-at-top
+  meta = release.install(with_tsv_lexicon, str(tmp_path / 'new'), lexicon='source')
+  assert meta['format'] == bundle_lib.BUNDLE_FORMAT and meta['lexicon']['version'] == 2
+  new = bundle_lib.load_bundle(str(tmp_path / 'new'))
+  old = bundle_lib.load_bundle(with_tsv_lexicon)
+  assert new.lexicon.counts == COUNTS and new.lexicon.bigrams == BIGRAMS
+  assert dict(new.lexicon.readings) == dict(old.lexicon.readings)
+  assert new.settings == old.settings
+
+
+def test_format_1_bundles_are_migrated(with_tsv_lexicon, tmp_path):
   """A bundle.json as format 1 wrote it (settings and checksums inside the lexicon section,
   provenance at the top, the trainer's greedy metric named char_acc) loads as the same bundle."""
   def to_v1(meta):
     files, s = meta['files'], meta['settings']
     return {'format': 1, 'model': meta['model'], 'params_dtype': meta['params_dtype'],
             'params_sha256': files['params.npz'], 'num_params': meta['num_params'],
-            'pinyin_vocab': bundle_lib.load_bundle(with_lexicon).pinyin_vocab.fingerprint(),
-            'hanzi_vocab': bundle_lib.load_bundle(with_lexicon).hanzi_vocab.fingerprint(),
+            'pinyin_vocab': bundle_lib.load_bundle(with_tsv_lexicon).pinyin_vocab.fingerprint(),
+            'hanzi_vocab': bundle_lib.load_bundle(with_tsv_lexicon).hanzi_vocab.fingerprint(),
             'lexicon': {'sha256': files[lexicon.FILENAME], 'words': len(COUNTS),
                         'lm_weight': s['lm_weight'], 'paths': s['lexicon_paths'],
                         'edits': s['lexicon_edits'], 'bigrams': 1,
                         'bigrams_sha256': files[lexicon.BIGRAMS_FILENAME]},
             'from': 'a test', 'max_len': 64, 'validation': {'general/char_acc': 0.5}}
-  old = _edit_meta(with_lexicon, str(tmp_path / 'v1'), to_v1)
+  old = _edit_meta(with_tsv_lexicon, str(tmp_path / 'v1'), to_v1)
   b = bundle_lib.load_bundle(old)
   # Format 1 had no beam or bonus setting: the converter's defaults.
   assert b.settings == bundle_lib.ConversionSettings(lm_weight=0.4, lexicon_paths=2,
                                                      lexicon_edits=1)
-  assert b.lexicon.bigrams.pairs == {'世界\t是': 3}
+  assert b.lexicon.bigrams == BIGRAMS and b.meta['lexicon']['version'] == 1
   assert b.meta['provenance']['validation'] == {'general/greedy_char_acc': 0.5}
   # A format 1 vocabulary that does not match its fingerprint is still caught.
   with open(os.path.join(old, 'hanzi.txt'), 'a', encoding='utf-8') as f:
@@ -96,10 +176,12 @@ def test_an_edited_bundle_json_is_one_clear_error(with_lexicon, tmp_path, edit, 
     bundle_lib.load_bundle(bad)
 
 
-@pytest.mark.parametrize('name', ['params.npz', 'hanzi.txt', lexicon.BIGRAMS_FILENAME])
-def test_a_changed_file_fails_its_checksum(with_lexicon, tmp_path, name):
+@pytest.mark.parametrize('name,tsv', [('params.npz', False), ('hanzi.txt', False),
+                                      (lexicon.ARRAYS_FILENAME, False),
+                                      (lexicon.FILENAME, True), (lexicon.BIGRAMS_FILENAME, True)])
+def test_a_changed_file_fails_its_checksum(with_lexicon, with_tsv_lexicon, tmp_path, name, tsv):
   bad = str(tmp_path / 'bad')
-  shutil.copytree(with_lexicon, bad)
+  shutil.copytree(with_tsv_lexicon if tsv else with_lexicon, bad)
   with open(os.path.join(bad, name), 'ab') as f:
     f.write(b'x')
   with pytest.raises(bundle_lib.BundleError, match=f'{name} is missing or does not match'):
@@ -155,6 +237,15 @@ def _truncate(path):
     f.truncate(os.path.getsize(path) // 2)
 
 
+def _lexicon_arrays(transform):
+  def write(path):
+    with np.load(path) as z:
+      arrays = {k: z[k] for k in z.files}
+    with open(path, 'wb') as f:
+      np.savez(f, **transform(arrays))
+  return write
+
+
 def _first(flat):
   return sorted(flat)[0]
 
@@ -177,8 +268,26 @@ def _first(flat):
      'params.npz is unreadable'),
     ('hanzi.txt', lambda p: open(p, 'wb').write(b'\xff\xfe\n'), 'hanzi.txt is not a vocabulary'),
     ('pinyin.txt', lambda p: open(p, 'w').write('a\nb\n'), 'pinyin.txt is not a vocabulary'),
-    (lexicon.FILENAME, lambda p: open(p, 'wb').write(b'\x1f\x8b\x08\x00garbage'),
-     'its lexicon is unreadable'),
+    (lexicon.ARRAYS_FILENAME, lambda p: open(p, 'wb').write(b'PK\x03\x04garbage'),
+     'its lexicon is unreadable .*not a readable .npz'),
+    (lexicon.ARRAYS_FILENAME, _truncate, 'its lexicon is unreadable'),
+    (lexicon.ARRAYS_FILENAME, _lexicon_arrays(lambda a: dict(a, readings=a['readings'][:7])),
+     'its lexicon is unreadable .*5 counts for 2 readings'),
+    (lexicon.ARRAYS_FILENAME, _lexicon_arrays(lambda a: dict(a, reading_words=a['reading_words']
+                                                             + 100)),
+     'reading_words has an id past'),
+    (lexicon.ARRAYS_FILENAME, _lexicon_arrays(lambda a: dict(a, pair_starts=a['pair_starts'][:-1])),
+     'pair_starts does not index'),
+    (lexicon.ARRAYS_FILENAME, _lexicon_arrays(lambda a: dict(a, counts=a['counts'] * 0)),
+     'a count is not positive'),
+    (lexicon.ARRAYS_FILENAME, _lexicon_arrays(lambda a: dict(a, counts=a['counts'] * 0.5)),
+     'counts is float64, not integers'),
+    (lexicon.ARRAYS_FILENAME, _lexicon_arrays(lambda a: {k: v for k, v in a.items()
+                                                         if k != 'words'}),
+     r"lacks \['words'\]"),
+    (lexicon.ARRAYS_FILENAME, _lexicon_arrays(lambda a: {k: v for k, v in a.items()
+                                                         if k != 'pair_words'}),
+     'only .* of the bigram arrays'),
 ])
 def test_a_damaged_file_with_a_matching_checksum_is_one_clear_error(with_lexicon, tmp_path, name,
                                                                     write, message):
@@ -190,8 +299,12 @@ def test_a_damaged_file_with_a_matching_checksum_is_one_clear_error(with_lexicon
 @pytest.mark.parametrize('edit,message', [
     (lambda m: dict(m, files={k: v for k, v in m['files'].items() if k != 'hanzi.txt'}),
      'no sha256 of hanzi.txt'),
-    (lambda m: dict(m, files={k: v for k, v in m['files'].items() if k != lexicon.FILENAME}),
-     f'no sha256 of {lexicon.FILENAME}'),
+    (lambda m: dict(m, files={k: v for k, v in m['files'].items()
+                              if k != lexicon.ARRAYS_FILENAME}),
+     f'no sha256 of {lexicon.ARRAYS_FILENAME}'),
+    (lambda m: dict(m, lexicon=dict(m['lexicon'], version=3)),
+     '"lexicon": lexicon version 3 is not one this version of pyhanzi reads'),
+    (lambda m: dict(m, lexicon=dict(m['lexicon'], version=1)), f'no sha256 of {lexicon.FILENAME}'),
     (lambda m: dict(m, files=dict(m['files'], **{'../bundle.json': 'x'})), "'../bundle.json'"),
     (lambda m: dict(m, files=dict(m['files'], **{'params.npz': None})), 'sha256 strings'),
     (lambda m: dict(m, files=['params.npz']), 'must map each file'),

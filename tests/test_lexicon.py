@@ -180,9 +180,9 @@ def test_damaged_lexicon_is_a_checkpoint_error(bundle, tmp_path):
   import shutil
   bad = str(tmp_path / 'bad')
   shutil.copytree(bundle, bad)
-  with open(os.path.join(bad, lexicon.FILENAME), 'ab') as f:
+  with open(os.path.join(bad, lexicon.ARRAYS_FILENAME), 'ab') as f:
     f.write(b'x')
-  with pytest.raises(ckpt_lib.CheckpointError, match='lexicon.tsv.gz'):
+  with pytest.raises(ckpt_lib.CheckpointError, match='lexicon.npz'):
     bundle_lib.load_bundle(bad)
 
 
@@ -234,7 +234,7 @@ def test_release_keeps_or_drops_the_source_lexicon(bundle, tmp_path):
   assert 'lexicon_from' not in kept['provenance']  # The fixture bundle does not say.
   dropped = release.install(bundle, str(tmp_path / 'dropped'), lexicon='none')
   assert 'lexicon' not in dropped
-  assert not os.path.exists(tmp_path / 'dropped' / lexicon.FILENAME)
+  assert not os.path.exists(tmp_path / 'dropped' / lexicon.ARRAYS_FILENAME)
 
 
 def test_bundle_carries_checked_bigrams_that_a_release_keeps(untrained_bundle, tmp_path):
@@ -246,9 +246,9 @@ def test_bundle_carries_checked_bigrams_that_a_release_keeps(untrained_bundle, t
   kept = release.install(path, str(tmp_path / 'kept'), lexicon='source')
   assert kept['lexicon']['bigrams'] == 1
   assert bundle_lib.load_bundle(str(tmp_path / 'kept')).lexicon.bigrams == bigrams
-  with open(os.path.join(path, lexicon.BIGRAMS_FILENAME), 'ab') as f:
+  with open(os.path.join(path, lexicon.ARRAYS_FILENAME), 'ab') as f:
     f.write(b'x')
-  with pytest.raises(ckpt_lib.CheckpointError, match='bigrams.tsv.gz'):
+  with pytest.raises(ckpt_lib.CheckpointError, match='lexicon.npz'):
     bundle_lib.load_bundle(path)
 
 
