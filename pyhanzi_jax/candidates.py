@@ -20,11 +20,15 @@ def _round_up(k: int) -> int:
   return max(8, 1 << (int(k) - 1).bit_length())
 
 
+WIDE_MULTIPLE = 64  # The wide width class: the widest list of any key, rounded up to this.
+
+
 class CandidateTable:
   """For every pinyin-vocabulary id, the hanzi-vocabulary ids it may be written as."""
 
   def __init__(self, pinyin_vocab: vocab_lib.Vocab, hanzi_vocab: vocab_lib.Vocab):
     self.pinyin_vocab, self.hanzi_vocab = pinyin_vocab, hanzi_vocab
+    self._memo: dict[tuple[str, int | None], list[int]] = {}
     rows = [self.ids_for_key(tok) for tok in pinyin_vocab.tokens]
     self.counts = np.asarray([len(r) for r in rows], np.int32)
     self.table = np.full((len(rows), int(self.counts.max())), -1, np.int32)
@@ -34,9 +38,23 @@ class CandidateTable:
     # batches of spaced input, so they all share one compiled decoder.
     full = [i for i, t in enumerate(pinyin_vocab.tokens) if t not in pinyin.INITIAL_KEYS]
     self.syllable_width = _round_up(int(self.counts[full].max()))
+    # The decoder's fixed widths (decode.beam_search's candidate_widths): every line of full
+    # syllables fits the first (release: 128 for yi's 110), a line with an abbreviation the
+    # second (y*: 553 -> 576), so decoding compiles one program per length bucket and width,
+    # whatever the candidate counts, and warm-up can compile them all.
+    wide = -(-int(self.counts.max()) // WIDE_MULTIPLE) * WIDE_MULTIPLE
+    self.widths = tuple(sorted({self.syllable_width, max(wide, self.syllable_width)}))
 
   def ids_for_key(self, key: str, tone: int | None = None) -> list[int]:
-    """Sorted hanzi ids for one pinyin key; UNK where no candidate is in the vocabulary."""
+    """Sorted hanzi ids for one pinyin key; UNK where no candidate is in the vocabulary. The
+    list is shared between calls (memoised: a line asked for each of its tokens' lists, ~0.1 ms
+    each): do not modify it."""
+    ids = self._memo.get((key, tone))
+    if ids is None:
+      ids = self._memo[key, tone] = self._ids_for_key(key, tone)
+    return ids
+
+  def _ids_for_key(self, key: str, tone: int | None) -> list[int]:
     hv = self.hanzi_vocab
     if key in vocab_lib.SPECIALS:
       return [hv.id(key) if key != '<s>' else vocab_lib.PAD]
@@ -62,9 +80,14 @@ class CandidateTable:
       out = np.pad(out, ((0, 0), (0, 0), (0, k - out.shape[-1])), constant_values=-1)
     return out
 
+  def width(self, n: int) -> int:
+    """The first of `widths` that holds n candidates (n itself past them)."""
+    return next((w for w in self.widths if n <= w), int(n))
+
   def for_rows(self, rows: list[list[list[int]]]) -> np.ndarray:
-    """Explicit candidate lists ([B][S][ids]) -> [B, S, K] (-1 padded), e.g. tone-filtered."""
-    k = _round_up(max(len(c) for r in rows for c in r))
+    """Explicit candidate lists ([B][S][ids]) -> [B, S, K] (-1 padded), e.g. tone-filtered; K
+    the first of `widths` that holds the longest list."""
+    k = self.width(max(len(c) for r in rows for c in r))
     s = max(len(r) for r in rows)
     out = np.full((len(rows), s, k), -1, np.int32)
     out[:, :, 0] = vocab_lib.PAD

@@ -73,10 +73,10 @@ def _parser() -> argparse.ArgumentParser:
   ap.add_argument('--model', help='bundle directory or training workdir (default: release model)')
   ap.add_argument('--nbest', type=whole_number(1, convert.MAX_K), default=1, metavar='K',
                   help=f'print K candidates (1-{convert.MAX_K})')
-  ap.add_argument('--warmup', action='store_true',
-                  help='compile the decoders for up to 16 syllables before reading standard '
-                       'input, so that no line waits for a compile (for input methods that '
-                       'drive pyhanzi as a subprocess)')
+  ap.add_argument('--warmup', action=argparse.BooleanOptionalAction, default=True,
+                  help='before reading standard input, compile everything lines of up to 16 '
+                       'syllables use, so that no keystroke of an input method driving pyhanzi '
+                       'waits for a compile (default; --no-warmup for a one-off pipe)')
   ap.add_argument('--beam', type=whole_number(1, bundle_lib.MAX_BEAM), default=4,
                   help=f'beam size (1-{bundle_lib.MAX_BEAM}; at least --nbest up to that)')
   ap.add_argument('--lm-weight', type=finite_arg, default=None,
@@ -240,7 +240,8 @@ def main(argv: Sequence[str] | None = None) -> int:
       (result,) = conv.convert_lines([text], args.nbest)
       return 0 if answer(result, text, args, out) else 1
     if args.warmup:
-      print(f'pyhanzi: warmed up in {conv.warmup(k=args.nbest):.1f} s', file=sys.stderr)
+      print(f'pyhanzi: warmed up in {conv.warmup(k=args.nbest):.1f} s', file=sys.stderr,
+            flush=True)
     return 0 if convert_stream(conv, sys.stdin.buffer, out, args) else 1
   except BrokenPipeError:  # The reader went away (`pyhanzi ... | head -1`): not an error here.
     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

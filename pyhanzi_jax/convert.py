@@ -169,6 +169,10 @@ class Converter:
     return [LineResult([], str(r)) if isinstance(r, ConversionError) else LineResult(r)
             for r in self._convert(texts, k)]
 
+  def _beam(self, k: int) -> int:
+    """The beam for k candidates: the settings', wider only for a large k."""
+    return min(bundle_lib.MAX_BEAM, max(self.settings.beam_size, k - self.proposals))
+
   def _convert(self, texts: Sequence[str], k: int, raise_first: bool = False) -> list:
     """Each line's n-best list, or its ConversionError; raise_first: raises the first one
     (naming its line) before decoding anything."""
@@ -184,8 +188,7 @@ class Converter:
           where = f'line {i} ({_excerpt(text)}): ' if len(texts) > 1 else ''
           raise ConversionError(f'{where}{e}', i, text) from None
         lines.append(e)
-    # Wider only for a large k.
-    beam = min(bundle_lib.MAX_BEAM, max(self.settings.beam_size, k - self.proposals))
+    beam = self._beam(k)
     jobs = [(i, a, b) for i, line in enumerate(lines) if not isinstance(line, ConversionError)
             for a, b in line[1]]
     # A line of one piece is batched with others as always; the pieces of a longer line in
@@ -205,14 +208,36 @@ class Converter:
             [(''.join(p[0][0] for p in pieces), float(sum(p[0][1] for p in pieces)))]
             for pieces in per_line]
 
-  def warmup(self, max_syllables: int = 16, k: int = 1) -> float:
-    """Compiles the batch-1 decoders for inputs of up to `max_syllables` syllables; seconds.
-    Inputs whose candidate lists are much wider (initials such as `zh`) still compile on first
-    use."""
+  def warmup(self, max_syllables: int = 16, k: int = 1,
+             batch_sizes: Sequence[int] = (1,)) -> float:
+    """Compiles every program that lines of up to `max_syllables` tokens use when converted
+    `k` best at a time, `batch_sizes` lines per call; seconds.
+
+    One program per (batch class, source-length bucket, candidate width of the table's
+    `widths`) for the beam search, and as many for the model's scoring of the word list's
+    proposals; afterwards such lines compile nothing, whatever their candidates (a line of
+    full syllables is as wide as `yi`, a line ending in an abbreviation as `y`), so typing
+    does not stall (tests/test_convert.py counts the compilations).
+    """
     t0 = time.perf_counter()
+    counts = {key: len(self.table.ids_for_key(key)) for key in self.pinyin_vocab.tokens
+              if key in pinyin.SYLLABLES or key in pinyin.INITIAL_KEYS}
+    widest = {}  # width -> the key with the most candidates in it.
+    for key in sorted(counts, key=counts.get, reverse=True):
+      widest.setdefault(self.table.width(counts[key]), key)
+    narrowest = min(widest.values(), key=counts.get)
+    beam = self._beam(k)
     step = decode_lib.LENGTH_BUCKET
-    for n in range(step - 1, max_syllables + step, step):  # One input per source bucket.
-      self.candidates(' '.join(['shi'] * min(n, max_syllables)), k)
+    max_syllables = max(1, min(int(max_syllables), self.window))
+    lengths = sorted({min(n, max_syllables) for n in range(step - 1, max_syllables + step, step)})
+    for batch in sorted({next((b for b in BATCH_SIZES if b >= n), BATCH_SIZES[-1])
+                         for n in batch_sizes}):
+      for n in lengths:
+        for key in widest.values():
+          keys = [narrowest] * (n - 1) + [key]
+          toks = [pinyin.Token(x.rstrip('*'), x, pinyin.INITIAL if x.endswith('*')
+                               else pinyin.SYLLABLE, 0, 0) for x in keys]
+          self._decode_group([toks] * batch, beam, warm=True)
     return time.perf_counter() - t0
 
   # --- parse, pieces ----------------------------------------------------------------------
@@ -267,15 +292,19 @@ class Converter:
 
   # --- decode, propose, re-rank, render -----------------------------------------------------
 
-  def _decode_group(self, group: list[list], beam: int) -> list[list[tuple[str, float]]]:
+  def _decode_group(self, group: list[list], beam: int,
+                    warm: bool = False) -> list[list[tuple[str, float]]]:
+    """warm: score the proposals even if there are none new (warmup compiles the scorer)."""
     src, rows = self._inputs(group)
     constraints = self.table.for_rows(rows)
-    # max_len None: the source bucket fixes the compiled shape, not each exact length.
+    # max_len None: the source bucket fixes the compiled shape, not each exact length; the
+    # table's fixed widths the candidates' (not their counts).
     seqs, scores = decode_lib.beam_search(self.model, self.params, src, beam_size=beam,
-                                          constraints=constraints)
+                                          constraints=constraints,
+                                          candidate_widths=self.table.widths)
     hyps = [_hypotheses(seqs[r], scores[r], len(toks)) for r, toks in enumerate(group)]
     if self.proposals:
-      self._add_proposals(group, rows, src, constraints, hyps)
+      self._add_proposals(group, rows, src, constraints, hyps, warm)
     return [self._rank(toks, found) for toks, found in zip(group, hyps)]
 
   def _inputs(self, group: list[list]) -> tuple[np.ndarray, list[list[list[int]]]]:
@@ -293,7 +322,7 @@ class Converter:
       rows.append(row + [[PAD]] * (length - len(row)))
     return src, rows
 
-  def _add_proposals(self, group, rows, src, constraints, hyps) -> None:
+  def _add_proposals(self, group, rows, src, constraints, hyps, warm: bool = False) -> None:
     """Adds the word list's candidates that the beam did not find, scored in one pass."""
     extra = []
     for toks, row, found in zip(group, rows, hyps):
@@ -310,7 +339,7 @@ class Converter:
         if ids not in found and ids not in new:
           new.append(ids)
       extra.append(new)
-    if not any(extra):
+    if not any(extra) and not warm:
       return
     # Always `proposals` rows per sentence (PAD rows score 0, unused): one compiled scorer per
     # source bucket, not one per count of new candidates.
@@ -319,7 +348,8 @@ class Converter:
       for j, ids in enumerate(new):
         seqs[r, j, :len(ids)] = ids
     scores = decode_lib.score_sequences(self.model, self.params, src, seqs,
-                                        constraints=constraints)
+                                        constraints=constraints,
+                                        candidate_widths=self.table.widths)
     for r, new in enumerate(extra):
       for j, ids in enumerate(new):
         if scores[r, j] > -1e8:  # Else a character its (tone-filtered) constraints exclude.

@@ -19,11 +19,13 @@ normalised over each step's candidates, i.e. log p(output | output obeys the con
 model sees it step by step.
 
 Compilation: one jitted function per (model, beam size, max_len, options), which jax.jit then
-specialises per (batch, source bucket, candidate bucket). Source lengths are padded up to a
-multiple of `LENGTH_BUCKET` and candidate counts to two sizes per octave
-(`_candidate_bucket`), so a stream of sentences of varied length reuses a handful of compiled
-programs; the KV-cache shapes are derived from those static shapes while tracing, never
-rebuilt per call.
+specialises per (batch, source bucket, candidate width). Source lengths are padded up to a
+multiple of `LENGTH_BUCKET`; candidate lists either to the first of a caller's fixed
+`candidate_widths` that holds them, one group per sentence, so that the compiled shapes do not
+depend on how many candidates a line has and can all be compiled ahead of use (the converter
+does this: a new shape costs 1-4 s to compile, a stall in typing), or, without them, to two
+sizes per octave of the laid-out width (`_candidate_bucket`). The KV-cache shapes are derived
+from those static shapes while tracing, never rebuilt per call.
 
 The search itself (`search`) knows nothing about Transformers: it takes a
 `step_fn(ids, step, cache) -> (log_probs, token_ids, cache)`, as t5x and flax's decoders do, so
@@ -32,7 +34,7 @@ it can be tested against a toy model whose best path is known.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -160,6 +162,15 @@ def _bucket(n: int, multiple: int) -> int:
   return max(multiple, -(-n // multiple) * multiple)
 
 
+def _fixed_width(n: int, widths) -> int:
+  """The first of the sorted `widths` that holds n candidates; _candidate_bucket(n) past the
+  widest (a caller's table that does not cover its input still decodes, with a new shape)."""
+  for w in widths:
+    if n <= w:
+      return int(w)
+  return _candidate_bucket(n)
+
+
 def _candidate_bucket(n: int) -> int:
   """Rounds up to 2 steps per octave (8, 12, 16, 24, 32, 48, ..., 128, 192, 256, 384, ...).
 
@@ -200,7 +211,7 @@ def _step_candidates(constraints, src_len, max_len):
   return dense
 
 
-def _layout_candidates(constraints, src_len, max_len, beam_size, layout='auto'):
+def _layout_candidates(constraints, src_len, max_len, beam_size, layout='auto', widths=None):
   """Candidate ids per step, laid out for scoring: (ids, owner), each [steps, groups, width].
 
   The batch's sentences are split into `groups` runs of consecutive sentences; at each step
@@ -216,6 +227,8 @@ def _layout_candidates(constraints, src_len, max_len, beam_size, layout='auto'):
   - 'auto': the group count (a divisor of the batch) with the lowest gathers + multiply-adds
     by a rough cost model (at batch 64, usually 8-16 groups);
   - an int: that many groups (must divide the batch).
+  widths: sorted fixed widths (decode.py's docstring): one group per sentence ('rows'), as wide
+    as the first of them that holds every list, whatever `layout` says.
   """
   dense = _step_candidates(constraints, src_len, max_len)
   b, steps, k = dense.shape
@@ -225,9 +238,12 @@ def _layout_candidates(constraints, src_len, max_len, beam_size, layout='auto'):
 
   @functools.cache
   def width(groups):  # The longest concatenated list of any group at any step, bucketed.
-    return _candidate_bucket(counts.reshape(groups, -1, steps).sum(axis=1).max())
+    longest = counts.reshape(groups, -1, steps).sum(axis=1).max()
+    return _candidate_bucket(longest) if widths is None else _fixed_width(longest, widths)
 
-  if layout == 'auto':
+  if widths is not None:
+    groups = b
+  elif layout == 'auto':
     divisors = [g for g in range(1, b + 1) if b % g == 0]
     # Per group: width gathers, and width multiply-adds for each of its n / g hypotheses.
     groups = min(divisors, key=lambda g: g * width(g) * (n // g + _GATHER_COST))
@@ -319,7 +335,8 @@ def _source_lengths(inputs: np.ndarray) -> np.ndarray:
   return np.sum((inputs != PAD) & (inputs != EOS), axis=1)
 
 
-def _prepare(model: Transformer, inputs, constraints, max_len, beam_size=1, layout='auto'):
+def _prepare(model: Transformer, inputs, constraints, max_len, beam_size=1, layout='auto',
+             widths=None):
   """Pads inputs/constraints (numpy, host side) to their buckets; returns the static max_len."""
   inputs = np.asarray(inputs)
   if inputs.ndim != 2:
@@ -344,12 +361,13 @@ def _prepare(model: Transformer, inputs, constraints, max_len, beam_size=1, layo
                        f'got {constraints.shape}')
     src_len = _source_lengths(inputs)
     packed = _layout_candidates(constraints.astype(np.int32), src_len, int(max_len),
-                                beam_size, layout) + (np.int32(src_len.max()),)
+                                beam_size, layout, widths) + (np.int32(src_len.max()),)
   return padded, packed, int(max_len), s
 
 
 def beam_search(model: Transformer, params, inputs, *, beam_size: int = 4, constraints=None,
-                max_len: Optional[int] = None, length_penalty: float = 0.6):
+                max_len: Optional[int] = None, length_penalty: float = 0.6,
+                candidate_widths: Optional[Sequence[int]] = None):
   """n-best conversions of a batch of pinyin id sequences.
 
   Args:
@@ -363,6 +381,9 @@ def beam_search(model: Transformer, params, inputs, *, beam_size: int = 4, const
     max_len: most characters per output; default the input length (rounded up to a bucket).
     length_penalty: alpha of the brevity penalty used to rank hypotheses (has no effect on
       constrained search, whose hypotheses have equal lengths).
+    candidate_widths: optional fixed widths to pad each sentence's candidate lists to (the
+      first that holds the longest list), so that the compiled shape is one of a known few
+      (the module docstring); without them, as few gathered rows as a cost model finds.
 
   Returns (numpy arrays; the call waits for the result):
     sequences [batch, beam_size, L] int32 target ids without BOS/EOS, PAD after the end
@@ -370,12 +391,13 @@ def beam_search(model: Transformer, params, inputs, *, beam_size: int = 4, const
     scores [batch, beam_size] float32 log-probabilities (EOS included), best first.
   """
   return _beam_search(model, params, inputs, beam_size=beam_size, constraints=constraints,
-                      max_len=max_len, length_penalty=length_penalty, scoring='candidates')
+                      max_len=max_len, length_penalty=length_penalty, scoring='candidates',
+                      candidate_widths=candidate_widths)
 
 
 def _beam_search(model: Transformer, params, inputs, *, beam_size: int = 4, constraints=None,
                  max_len: Optional[int] = None, length_penalty: float = 0.6,
-                 scoring: str = 'candidates'):
+                 scoring: str = 'candidates', candidate_widths=None):
   """beam_search with the constrained step's scoring chosen: 'candidates' (beam_search's:
   only the constraint rows of the output projection, laid out as _layout_candidates chooses
   per call), 'candidates_rows' or 'candidates_packed' (that layout forced), or 'full' (the
@@ -383,8 +405,9 @@ def _beam_search(model: Transformer, params, inputs, *, beam_size: int = 4, cons
   the tests and benchmarks/decode_latency.py use it for."""
   if scoring not in _LAYOUTS:
     raise ValueError(f'scoring must be one of {sorted(_LAYOUTS)}, got {scoring!r}')
+  widths = None if candidate_widths is None else sorted(int(w) for w in candidate_widths)
   inputs, packed, max_len, s = _prepare(model, inputs, constraints, max_len, beam_size,
-                                        _LAYOUTS[scoring])
+                                        _LAYOUTS[scoring], widths)
   constrained = packed is not None
   fn = _compiled(model, int(beam_size), max_len, constrained,
                  'full' if scoring == 'full' or not constrained else 'candidates',
@@ -438,14 +461,15 @@ def _compiled_score(model: Transformer, constrained: bool):
   return jax.jit(run)
 
 
-def score_sequences(model: Transformer, params, inputs, sequences, *, constraints=None):
+def score_sequences(model: Transformer, params, inputs, sequences, *, constraints=None,
+                    candidate_widths: Optional[Sequence[int]] = None):
   """Log-probabilities of given outputs, as `beam_search` scores its hypotheses.
 
   Re-scores candidates that came from elsewhere (the word lexicon's, lexicon.py) on the same
   scale as the beam's: one teacher-forced decoder pass over all of them.
 
   Args:
-    model, params, inputs, constraints: as for `beam_search`.
+    model, params, inputs, constraints, candidate_widths: as for `beam_search`.
     sequences: [batch, n, L] target ids without BOS/EOS, PAD after the end (beam_search's
       output form); under constraints L is the source length and every row is a full output.
 
@@ -474,7 +498,13 @@ def score_sequences(model: Transformer, params, inputs, sequences, *, constraint
   if constraints is not None:
     constraints = np.asarray(constraints, np.int32)
     dense = _step_candidates(constraints, _source_lengths(inputs), max_len)  # [b, steps, k]
-    k = _candidate_bucket(dense.shape[-1])
+    if candidate_widths is None:
+      k = _candidate_bucket(dense.shape[-1])
+    else:  # The valid ids first, then as wide as the first fixed width that holds them.
+      dense = np.take_along_axis(dense, np.argsort(dense < 0, axis=-1, kind='stable'), axis=-1)
+      k = _fixed_width(int((dense >= 0).sum(axis=-1).max()),
+                       sorted(int(w) for w in candidate_widths))
+      dense = dense[..., :k]
     candidates = np.pad(dense, ((0, 0), (0, 0), (0, k - dense.shape[-1])), constant_values=-1)
   fn = _compiled_score(model, candidates is not None)
   return np.asarray(fn(params, inputs, targets, candidates))[:, :n]

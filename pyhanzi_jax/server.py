@@ -28,7 +28,7 @@ candidates_batch call (decoding pads a batch to 8). Measured on the busy 2-core 
 clients 21 against 34 (groups of 4 cost more as a batch of 8 than one at a time), so groups
 of fewer than 6 go one at a time.
 
-Warm-up compiles the shapes typing meets (warmup_inputs) before the ready line, and compiled
+Warm-up compiles the shapes typing meets (Converter.warmup) before the ready line, and compiled
 programs are kept on disk (--compile-cache), so a restart is ready sooner.
 
 Bound to loopback unless told otherwise; while it is, requests must name a loopback Host (a
@@ -501,53 +501,14 @@ def _parser() -> argparse.ArgumentParser:
   return ap
 
 
-def warmup_inputs(table, max_syllables: int) -> tuple[list[str], list[str]]:
-  """Inputs that compile the shapes typing meets, for up to `max_syllables` syllables.
-
-  A single sentence's decoder compiles once per (source-length bucket, candidate width), the
-  width being the most candidates at any position in the decoder's classes (two per octave:
-  24, 32, 48, 64, 96, 128, ...). Whole sentences of full syllables fall in 24-128 (shi: 72
-  candidates, 96 wide), and what an input method sends while a syllable is still being typed
-  ends in an initial, 256-768 wide (y*: 553). Warming only `shi shi ...` (Converter.warmup)
-  left `nizaiganshenme` and `zaoshanghao` to compile on first use, 18-20 s each on the busy
-  2-core machine, far past an input method's patience.
-  table: the converter's candidates.CandidateTable. Returns (whole sentences: one per class
-  from 24 up; inputs ending in an initial: one per the three widest classes), for each
-  source-length bucket, the widest class first.
-  """
-  from pyhanzi_jax import decode  # pylint: disable=g-import-not-at-top
-  from pyhanzi_jax import pinyin  # pylint: disable=g-import-not-at-top
-
-  def by_class(keys):
-    """{decoder width class: the key with the most candidates in it}, widest first."""
-    reps = {}
-    for key in sorted(keys, key=lambda k: -len(table.ids_for_key(k))):
-      # The decoder's own rounding (decode.py), so that each input lands in its own class.
-      reps.setdefault(decode._candidate_bucket(len(table.ids_for_key(key))), key)  # pylint: disable=protected-access
-    return [reps[w] for w in sorted(reps, reverse=True) if w >= 24]
-
-  step = decode.LENGTH_BUCKET
-  lengths = sorted({min(n, max_syllables) for n in range(step - 1, max_syllables + step, step)})
-  full = by_class(pinyin.SYLLABLES)
-  initials = [k.rstrip('*') for k in by_class(pinyin.INITIAL_KEYS)[:3]]
-  whole = [' '.join([key] * n) for n in lengths for key in full]
-  typing = [' '.join([full[-1]] * (n - 1) + [key]) for n in lengths for key in initials]
-  return whole, typing
-
-
 def warmup(conv, max_syllables: int, max_batch: int) -> float:
-  """Compiles the shapes of warmup_inputs one at a time and, for the whole-sentence ones, in
-  batches of max_batch; seconds."""
-  t0 = time.perf_counter()
-  if max_syllables > 0:
-    whole, typing = warmup_inputs(conv.table, max_syllables)
-    for text in whole + typing:
-      conv.candidates(text, 5)
-    if max_batch >= 2:  # A batch of different sentences is mostly as wide as the widest.
-      per_length = len(whole) // len({len(t.split()) for t in whole})
-      for text in whole[0::per_length] + whole[1::per_length]:
-        conv.candidates_batch([text] * max_batch, 5)
-  return time.perf_counter() - t0
+  """Compiles every program that requests of up to max_syllables syllables use, one at a time
+  or batched up to max_batch (Converter.warmup: one per length bucket and candidate width, so
+  that no request waits for a compile); seconds. Warming `shi shi ...` only had left
+  `nizaiganshenme` 13-20 s to compile on first use on the busy 2-core machine."""
+  if max_syllables <= 0:
+    return 0.0
+  return conv.warmup(max_syllables, k=5, batch_sizes=range(1, max(1, max_batch) + 1))
 
 
 def _compile_cache(path: str) -> None:

@@ -80,12 +80,34 @@ def test_candidates_are_sorted_distinct_and_batch_matches_single(conv):
   assert batch == [conv.convert(t) for t in ['shi jie', 'ni hao', 'zhong guo']]
 
 
-def test_warmup_compiles_what_short_inputs_use(conv):
+def test_warmup_compiles_everything_typing_meets(conv):
+  """After warm-up no line of up to max_syllables compiles anything, whatever its candidate
+  counts: few (spaced `ni`), the most of any syllable, an abbreviation at the end as while a
+  syllable is typed, several, tones, punctuation, run-together input typed letter by letter.
+  A stall in typing came back with any shape that depends on the counts."""
   from pyhanzi_jax import decode  # pylint: disable=g-import-not-at-top
-  conv.warmup(max_syllables=8, k=1)
+  conv.warmup(max_syllables=8, k=3)
   before = decode.TRACE_COUNT['n']
-  for n in (1, 3, 5, 8):
-    conv.candidates(' '.join(['shi'] * n), 1)
+  counts = {key: len(conv.table.ids_for_key(key)) for key in pinyin.SYLLABLES + pinyin.INITIAL_KEYS}
+  widest = max((k for k in counts if k in pinyin.SYLLABLES), key=counts.get)
+  widest_initial = max((k for k in counts if k in pinyin.INITIAL_KEYS), key=counts.get)
+  inputs = ['ni', 'shi', widest, f'ni {widest_initial[:-1]}', 'zh sh ch', 'ni3 hao3 ma？',
+            ' '.join([widest] * 8), ' '.join(['ni'] * 7 + [widest_initial[:-1]])]
+  word = 'nizaiganshenme'
+  inputs += [word[:i] for i in range(1, len(word) + 1)]
+  for text in inputs:  # convert_lines: the fixture's small vocabulary reads no `n`.
+    conv.convert_lines([text], 3)
+  assert decode.TRACE_COUNT['n'] == before
+  conv.candidates(' '.join(['ni'] * 12), 3)  # Longer than warmed: compiles (the test can fail).
+  assert decode.TRACE_COUNT['n'] > before
+
+
+def test_warmup_compiles_batches_it_is_asked_for(conv):
+  from pyhanzi_jax import decode  # pylint: disable=g-import-not-at-top
+  conv.warmup(max_syllables=4, k=1, batch_sizes=(1, 3))
+  before = decode.TRACE_COUNT['n']
+  conv.candidates_batch(['ni hao', 'shi j', 'zh'], 1)
+  conv.candidates_batch(['ni', 'hao'], 1)
   assert decode.TRACE_COUNT['n'] == before
 
 

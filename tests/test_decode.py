@@ -406,3 +406,56 @@ def test_constrained_search_skipping_the_final_eos_step_changes_nothing(tiny, be
   ref_seqs, ref_scores = fn(params, padded, no_stop)
   np.testing.assert_array_equal(seqs, ref_seqs)
   np.testing.assert_allclose(scores, ref_scores, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize('beam', [1, 3])
+def test_fixed_candidate_widths_compile_once_and_change_nothing(tiny, beam):
+  """With candidate_widths the compiled shape depends on which width the widest list needs,
+  not on the counts (2 to 7 candidates all fit 8): one trace per width, the same sequences and
+  scores as the cost-model layout, for the search and for score_sequences."""
+  model, params = tiny
+  rng = np.random.default_rng(11)
+  widths = (8, 32)
+  inputs = _inputs(rng, 2, 6)
+  decode.beam_search(model, params, inputs, beam_size=beam, constraints=_constraints(rng, 2, 6, 2),
+                     candidate_widths=widths)
+  seqs = np.zeros((2, 4, 6), np.int32)
+  decode.score_sequences(model, params, inputs, seqs, constraints=_constraints(rng, 2, 6, 2),
+                         candidate_widths=widths)
+  before = decode.TRACE_COUNT['n']
+  for k in (3, 5, 7, 8):
+    constraints = _constraints(rng, 2, 6, k)
+    got = decode.beam_search(model, params, inputs, beam_size=beam, constraints=constraints,
+                             candidate_widths=widths, length_penalty=0.0)
+    want = decode.beam_search(model, params, inputs, beam_size=beam, constraints=constraints,
+                              length_penalty=0.0)
+    found = want[1] > model_lib.NEG_INF / 2  # Past them the beam holds no path, any filler.
+    np.testing.assert_array_equal(got[0][found], want[0][found])
+    np.testing.assert_allclose(got[1][found], want[1][found], rtol=1e-5, atol=1e-5)
+    # Valid ids need not come first in a list: score_sequences compacts them.
+    shuffled = constraints[..., ::-1].copy()
+    scored = decode.score_sequences(model, params, inputs, got[0], constraints=shuffled,
+                                    candidate_widths=widths)
+    np.testing.assert_allclose(scored[found], got[1][found], rtol=1e-4, atol=1e-4)
+  traces = decode.TRACE_COUNT['n'] - before
+  # The fixed-width calls traced nothing new (the layout without widths may have: count them).
+  decode.TRACE_COUNT['n'] = before
+  for k in (4, 6):
+    constraints = _constraints(rng, 2, 6, k)
+    decode.beam_search(model, params, inputs, beam_size=beam, constraints=constraints,
+                       candidate_widths=widths)
+    decode.score_sequences(model, params, inputs, seqs, constraints=constraints,
+                           candidate_widths=widths)
+  assert decode.TRACE_COUNT['n'] == before, traces
+  wide = _constraints(rng, 2, 6, 20)  # Needs the second width: a new program.
+  decode.beam_search(model, params, inputs, beam_size=beam, constraints=wide,
+                     candidate_widths=widths)
+  assert decode.TRACE_COUNT['n'] == before + 1
+  decode.score_sequences(model, params, inputs, seqs, constraints=wide, candidate_widths=widths)
+  before = decode.TRACE_COUNT['n']
+  for k in (12, 30):
+    wide = _constraints(rng, 2, 6, k)
+    decode.beam_search(model, params, inputs, beam_size=beam, constraints=wide,
+                       candidate_widths=widths)
+    decode.score_sequences(model, params, inputs, seqs, constraints=wide, candidate_widths=widths)
+  assert decode.TRACE_COUNT['n'] == before

@@ -67,18 +67,6 @@ def test_parse_request_names_the_problem(body, message):
   assert e.value.status == 400
 
 
-def test_warmup_inputs_cover_each_width_class_at_every_length():
-  class Table:  # Candidate counts; the decoder's width classes: 128, 128, 64, 768, 512, 8.
-    def ids_for_key(self, key):
-      return list(range({'yi': 110, 'ji': 99, 'wei': 60, 'y*': 553, 'j*': 499}.get(key, 3)))
-  whole, typing = server.warmup_inputs(Table(), 12)
-  assert whole[:2] == ['yi yi yi', 'wei wei wei']  # Widest first, classes under 24 left out.
-  assert typing[:2] == ['wei wei y', 'wei wei j']
-  # One per source-length bucket (4 tokens with EOS) up to 12 syllables.
-  assert sorted({len(t.split()) for t in whole + typing}) == [3, 7, 11, 12]
-  assert len(whole) == len(typing) == 8
-
-
 # --- the worker ----------------------------------------------------------------------------------
 
 
