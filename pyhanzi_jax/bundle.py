@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from pyhanzi_jax import checkpoint as ckpt_lib
+from pyhanzi_jax import errors
 from pyhanzi_jax import lexicon as lexicon_lib
 from pyhanzi_jax import model as model_lib
 from pyhanzi_jax.data import sources
@@ -49,7 +49,7 @@ PARAMS, PINYIN_VOCAB, HANZI_VOCAB = 'params.npz', 'pinyin.txt', 'hanzi.txt'
 MAX_BEAM, MAX_PROPOSALS = 64, 64
 
 
-class BundleError(ckpt_lib.CheckpointError):
+class BundleError(errors.CheckpointError):
   """A bundle that is missing, damaged, of another format or does not match its model."""
 
 
@@ -421,6 +421,8 @@ def load_model(path: str) -> Bundle:
       src_vocab_size=len(pinyin_vocab), tgt_vocab_size=len(hanzi_vocab),
       **{k: v for k, v in model_fields.items() if k in fields})
   abstract = jax.eval_shape(lambda: model_lib.init_params(model_config, jax.random.key(0)))
+  # Only a training workdir needs orbax (errors.py): a bundle loads without importing it.
+  from pyhanzi_jax import checkpoint as ckpt_lib  # pylint: disable=g-import-not-at-top
   params, step, sub = ckpt_lib.restore_params_from_workdir(path, abstract)
   return Bundle(model_config, params, pinyin_vocab, hanzi_vocab, ConversionSettings(), max_len,
                 meta={'provenance': {'from': f'{path}/{sub} step {step}'}})

@@ -21,9 +21,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-
-class CheckpointError(RuntimeError):
-  """A checkpoint or bundle that is missing, incomplete or does not match the model."""
+from pyhanzi_jax.errors import CheckpointError  # pylint: disable=unused-import  (re-exported)
 
 
 class Checkpointer:

@@ -26,8 +26,9 @@ import sys
 from typing import BinaryIO, Iterator, Sequence
 
 from pyhanzi_jax import bundle as bundle_lib
-from pyhanzi_jax import checkpoint as ckpt_lib
+from pyhanzi_jax import compile_cache
 from pyhanzi_jax import convert
+from pyhanzi_jax import errors
 from pyhanzi_jax import evaluate
 from pyhanzi_jax import lexicon as lexicon_lib
 from pyhanzi_jax import pinyin
@@ -96,6 +97,9 @@ def _parser() -> argparse.ArgumentParser:
   ap.add_argument('--punctuation', choices=convert.PUNCTUATION_MODES, default='chinese',
                   help='write ASCII , . ? ! : ; ( ) typed in a sentence as ，。？！：；（） '
                   '(chinese, the default, as an IME does) or leave them as typed (ascii)')
+  ap.add_argument('--compile-cache', default=None, metavar='DIR',
+                  help='keep compiled programs here, so that the next run starts sooner '
+                  f'(default: ${compile_cache.ENV}, else ~/.cache/pyhanzi_jax/jax; "": off)')
   ap.add_argument('--eval', metavar='TSV', help='score a "pinyin<TAB>hanzi" file instead')
   ap.add_argument('--forms', default=','.join(evaluate.FORMS), help='input forms for --eval')
   ap.add_argument('--topk', type=whole_number(1, convert.MAX_K), default=5,
@@ -212,6 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError) as e:
       print(f'pyhanzi: --user-words: {e}', file=sys.stderr)
       return 2
+  compile_cache.enable(args.compile_cache)
   try:
     conv = convert.Converter(args.model,
                              beam_size=min(max(args.beam, args.nbest), bundle_lib.MAX_BEAM),
@@ -221,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   except lexicon_lib.UserWordError as e:
     print(f'pyhanzi: --user-words {args.user_words}: {e}', file=sys.stderr)
     return 2
-  except (ckpt_lib.CheckpointError, OSError, ValueError) as e:
+  except (errors.CheckpointError, OSError, ValueError) as e:
     print(f'pyhanzi: cannot load the model: {e}', file=sys.stderr)
     return 2
   if args.eval:
