@@ -64,6 +64,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import gzip
+import importlib.util
+import json
+import os
 import re
 import unicodedata
 
@@ -638,9 +642,55 @@ def char_readings(ch: str) -> tuple[str, ...]:
   return tuple(dict.fromkeys(s for s, _ in char_readings_with_tones(ch)))
 
 
+# `_index` as built from pypinyin PYPINYIN_VERSION, shipped with the package (`write_index`):
+# building it at every start of a converter took ~2.5 s and ~50 MB (importing pypinyin imports
+# its phrase dictionary too). Read only when that version is the one installed; with another,
+# `_index` builds its own from pypinyin, as before. tests/test_pinyin.py checks the two agree.
+PYPINYIN_VERSION = '0.55.0'
+INDEX_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'pinyin_index.json.gz')
+
+
+def _installed_pypinyin(version: str) -> bool:
+  """Whether pypinyin `version` is installed, without importing it (~1 s) or scanning every
+  distribution's metadata (importlib.metadata): its dist-info beside the package."""
+  spec = importlib.util.find_spec('pypinyin')
+  if spec is None or not spec.origin:
+    return False
+  site = os.path.dirname(os.path.dirname(spec.origin))
+  return any(os.path.isdir(os.path.join(site, f'pypinyin-{version}.{kind}'))
+             for kind in ('dist-info', 'egg-info'))
+
+
 @functools.cache
 def _index() -> tuple[dict, dict]:
   """syllable -> chars and (syllable, tone) -> chars, in code point order."""
+  if os.path.isfile(INDEX_FILE) and _installed_pypinyin(PYPINYIN_VERSION):
+    try:
+      with gzip.open(INDEX_FILE, 'rt', encoding='utf-8') as f:
+        data = json.load(f)
+      if data['pypinyin'] == PYPINYIN_VERSION:
+        return ({k: tuple(v) for k, v in data['syllables'].items()},
+                {(k[:-1], int(k[-1])): tuple(v) for k, v in data['tones'].items()})
+    except (OSError, ValueError, KeyError, TypeError, EOFError):
+      pass  # Built from pypinyin below.
+  return _build_index()
+
+
+def write_index(path: str = INDEX_FILE) -> None:
+  """Writes `_index` as pypinyin builds it (the installed version must be PYPINYIN_VERSION)."""
+  import pypinyin  # pylint: disable=g-import-not-at-top
+  if pypinyin.__version__ != PYPINYIN_VERSION:
+    raise RuntimeError(f'pypinyin {pypinyin.__version__} is installed; the index is of '
+                       f'{PYPINYIN_VERSION}: change PYPINYIN_VERSION with it')
+  by_syllable, by_tone = _build_index()
+  data = {'pypinyin': PYPINYIN_VERSION,
+          'syllables': {k: ''.join(v) for k, v in sorted(by_syllable.items())},
+          'tones': {f'{s}{t}': ''.join(v) for (s, t), v in sorted(by_tone.items())}}
+  with open(path, 'wb') as raw, gzip.GzipFile(filename='', fileobj=raw, mode='wb', mtime=0) as f:
+    f.write(json.dumps(data, ensure_ascii=False, indent=0).encode('utf-8'))
+
+
+def _build_index() -> tuple[dict, dict]:
   from pypinyin.pinyin_dict import pinyin_dict  # pylint: disable=g-import-not-at-top
   by_syllable: dict[str, list[str]] = {}
   by_tone: dict[tuple[str, int], list[str]] = {}

@@ -534,3 +534,16 @@ def test_random_strings_with_keep_latin_parse_or_raise_pinyin_error(text):
     assert not any(c in t.text for c in '\x1b\x00\x85\u2028\u202e\ufeff')
     assert not any(0xd800 <= ord(c) <= 0xdfff for c in t.text)
   assert all(a.end <= b.start for a, b in zip(toks, toks[1:]))
+
+
+def test_the_shipped_candidate_index_is_pypinyins(tmp_path):
+  """pinyin_index.json.gz (read at start-up instead of importing pypinyin) is what pypinyin
+  builds, and a new one is written the same way; an upgraded pypinyin must come with a new
+  one (PYPINYIN_VERSION)."""
+  import pypinyin  # pylint: disable=g-import-not-at-top
+  assert pypinyin.__version__ == pinyin.PYPINYIN_VERSION
+  pinyin._index.cache_clear()  # pylint: disable=protected-access
+  assert pinyin._index() == pinyin._build_index()  # pylint: disable=protected-access
+  path = str(tmp_path / 'index.json.gz')
+  pinyin.write_index(path)
+  assert open(path, 'rb').read() == open(pinyin.INDEX_FILE, 'rb').read()
