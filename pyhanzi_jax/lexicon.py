@@ -331,12 +331,13 @@ class WordLM:
     lattice edges (`by_reading`, indexed at export) ready at once; the counts and readings,
     which only a new word list (user words, adapt, release) needs, built on first use."""
     lm = cls.__new__(cls)
-    total = float(sum(arrays.counts.tolist()))
-    # Divided as WordLM.__init__ divides (IEEE division is exact to the last bit either way)
-    # and logged by math.log, so that the scores are the same to the last bit.
-    logp = map(math.log, (arrays.counts / total).tolist())
-    lm._setup(dict(zip(arrays.words[:len(arrays.counts)], logp)), arrays.max_word, total,
-              arrays.bigrams())
+    counts = arrays.counts.tolist()
+    total = float(sum(counts))
+    # As WordLM.__init__ computes them, so that the scores are the same to the last bit; one
+    # float object per distinct count (most words share theirs: 10 MB less, and fewer logs).
+    logs = {c: math.log(c / total) for c in set(counts)}
+    lm._setup(dict(zip(arrays.words[:len(counts)], map(logs.__getitem__, counts))),
+              arrays.max_word, total, arrays.bigrams())
     lm._counts = lm._readings = None
     lm._arrays = arrays
     # cached_property's slots, filled from the index written at export.
@@ -551,6 +552,7 @@ _BIGRAM_MEMBERS = ('history_words', 'history_counts', 'pair_starts', 'pair_words
 # Followers' dicts of the history words a BigramArrays keeps (the rest are rebuilt when met):
 # bounds a long-lived server's memory; ~1,000 words cover a day of typing.
 MAX_CACHED_HISTORIES = 4096
+MAX_CACHED_READINGS = 1 << 16  # Likewise the lattice's entries (ReadingIndex), hits and misses.
 
 
 def _text_array(items: Sequence[str]) -> np.ndarray:
@@ -630,8 +632,7 @@ class LexiconArrays:
     self.counts = arrays['counts']
     n, top = len(self.counts), len(self.words)
     self.max_word, self.max_reading = int(arrays['max_word']), int(arrays['max_reading'])
-    self._readings = arrays['readings']
-    self._reading_keys = _text_items(arrays['reading_keys']) if arrays['reading_keys'].size else []
+    self._reading_keys = _Lines(arrays['reading_keys'])
     self._reading_starts = arrays['reading_starts']
     self._reading_words = arrays['reading_words']
     self._bigrams = {k: arrays[k] for k in _BIGRAM_MEMBERS if k in arrays}
@@ -640,8 +641,6 @@ class LexiconArrays:
       problems.append(f'{n} counts for {top} words')
     elif not (self.counts > 0).all():
       problems.append('a count is not positive')
-    elif int((self._readings == ord('\n')).sum()) != n - 1:
-      problems.append(f'{n} counts for {int((self._readings == 10).sum()) + 1} readings')
     if self.max_word < 1 or self.max_reading < 0:
       problems.append('bad max_word or max_reading')
     problems += _check_ranges('reading', self._reading_starts, len(self._reading_keys),
@@ -664,19 +663,48 @@ class LexiconArrays:
     return dict(zip(self.words, self.counts.tolist()))
 
   def reading_dict(self) -> dict[str, tuple[str, ...]]:
-    texts = _text_items(self._readings)
+    """word -> syllables, read from the file now (only a new word list needs them: 5 MB
+    that a converter need not hold)."""
+    try:
+      with np.load(self.path, allow_pickle=False) as z:
+        texts = _text_items(z['readings'])
+    except (zipfile.BadZipFile, zlib.error, EOFError, KeyError) as e:
+      raise ValueError(f'{self.path}: its readings are unreadable ({e})') from e
     if len(texts) != len(self.counts):
       raise ValueError(f'{self.path}: {len(texts)} readings for {len(self.counts)} words')
     return {w: tuple(r.split(' ')) for w, r in zip(self.words, texts) if r}
 
   def reading_index(self, logp: dict[str, float]) -> 'ReadingIndex':
-    return ReadingIndex(self._reading_keys, self._reading_starts.tolist(),
-                        self._reading_words, self.words, logp)
+    return ReadingIndex(self._reading_keys, self._reading_starts, self._reading_words,
+                        self.words, logp)
 
   def bigrams(self) -> Optional['BigramArrays']:
     if not self._bigrams:
       return None
     return BigramArrays(self.words, len(self.counts), **self._bigrams)
+
+
+class _Lines(collections.abc.Sequence):
+  """The lines of '\n'-joined UTF-8 text as bytes, each cut out when asked for: bisecting
+  288K sorted readings this way holds 5 MB, a list of them as str ~25 MB."""
+
+  def __init__(self, array: np.ndarray):
+    self._blob = array.tobytes()
+    # Line i is blob[starts[i]:starts[i + 1] - 1] (a line break ends each, one past the last).
+    self._starts = (np.concatenate(([0], np.flatnonzero(array == ord('\n')) + 1,
+                                    [len(self._blob) + 1])).astype(np.int64)
+                    if self._blob else np.zeros(1, np.int64))
+
+  def __len__(self) -> int:
+    return len(self._starts) - 1
+
+  def __getitem__(self, i):
+    if not 0 <= i < len(self._starts) - 1:
+      raise IndexError(i)
+    return self._blob[self._starts[i]:self._starts[i + 1] - 1]
+
+  def __iter__(self):
+    return iter(self._blob.split(b'\n') if self._blob else ())
 
 
 def _check_ranges(what: str, starts: np.ndarray, rows: int, ids: np.ndarray, top: int
@@ -697,7 +725,7 @@ def read_arrays(path: str) -> WordLM:
       missing = [k for k in _REQUIRED if k not in z.files]
       if missing:
         raise ValueError(f'{path} lacks {missing}')
-      arrays = {k: z[k] for k in z.files}
+      arrays = {k: z[k] for k in z.files if k != 'readings'}  # Read on demand.
   except (zipfile.BadZipFile, zlib.error, EOFError, KeyError) as e:
     raise ValueError(f'{path} is not a readable .npz ({type(e).__name__}: {e})') from e
   for name, value in arrays.items():
@@ -711,26 +739,31 @@ def read_arrays(path: str) -> WordLM:
 
 class ReadingIndex(collections.abc.Mapping):
   """WordLM.by_reading over the arrays of a lexicon.npz: reading (tuple of syllables) ->
-  [(log p, word)], best first. A reading is found by bisecting the sorted keys and its entry
-  built when first asked for: no dict of the ~300K readings at start-up."""
+  [(log p, word)], best first. A reading is found by bisecting the sorted keys (~5 µs) and its
+  entry built when first asked for: no dict of the ~300K readings at start-up."""
 
-  def __init__(self, keys: list[str], starts: list[int], ids: np.ndarray, words: list[str],
+  def __init__(self, keys: _Lines, starts: np.ndarray, ids: np.ndarray, words: list[str],
                logp: dict[str, float]):
     self._keys, self._starts, self._ids, self._words, self._logp = keys, starts, ids, words, logp
-    self._built: dict[str, list[tuple[float, str]]] = {}
+    self._built: dict[tuple[str, ...], list[tuple[float, str]] | None] = {}
 
   def get(self, key, default=None):
-    text = ' '.join(key)
-    found = self._built.get(text)
-    if found is None:
-      row = bisect.bisect_left(self._keys, text)
-      if row == len(self._keys) or self._keys[row] != text:
-        return default
-      words = self._words
-      found = [(self._logp[words[i]], words[i])
-               for i in self._ids[self._starts[row]:self._starts[row + 1]].tolist()]
-      self._built[text] = found
-    return found
+    found = self._built.get(key, ())
+    if found == ():
+      found = self._find(key)
+      if len(self._built) >= MAX_CACHED_READINGS:
+        self._built.clear()
+      self._built[key] = found
+    return default if found is None else found
+
+  def _find(self, key) -> list[tuple[float, str]] | None:
+    text = ' '.join(key).encode('utf-8')
+    row = bisect.bisect_left(self._keys, text)
+    if row == len(self._keys) or self._keys[row] != text:
+      return None
+    words, logp = self._words, self._logp
+    return [(logp[words[i]], words[i])
+            for i in self._ids[self._starts[row]:self._starts[row + 1]].tolist()]
 
   def __getitem__(self, key):
     found = self.get(key)
@@ -739,7 +772,7 @@ class ReadingIndex(collections.abc.Mapping):
     return found
 
   def __iter__(self):
-    return (tuple(k.split(' ')) for k in self._keys)
+    return (tuple(k.decode('utf-8').split(' ')) for k in self._keys)
 
   def __len__(self) -> int:
     return len(self._keys)
@@ -755,7 +788,7 @@ class BigramArrays:
   def __init__(self, words: list[str], n_list: int, history_words, history_counts,
                pair_starts, pair_words, pair_counts):
     self._words, self._n_list = words, n_list
-    self._history_words = history_words.tolist()
+    self._history_words = history_words
     self._history_counts, self._pair_starts = history_counts, pair_starts
     self._pair_words, self._pair_counts = pair_words, pair_counts
     self._followers: dict[str, tuple[int, dict[str, int]]] = {}
@@ -773,8 +806,8 @@ class BigramArrays:
     for lo, hi in ((0, self._n_list), (self._n_list, len(words))):
       i = bisect.bisect_left(words, word, lo, hi)
       if i < hi and words[i] == word:
-        row = bisect.bisect_left(self._history_words, i)
-        if row < len(self._history_words) and self._history_words[row] == i:
+        row = int(np.searchsorted(self._history_words, i))
+        if row < len(self._history_words) and int(self._history_words[row]) == i:
           return row
         return None
     return None
@@ -800,14 +833,14 @@ class BigramArrays:
     out, words = {}, self._words
     starts = self._pair_starts.tolist()
     followers, counts = self._pair_words.tolist(), self._pair_counts.tolist()
-    for row, prev in enumerate(self._history_words):
+    for row, prev in enumerate(self._history_words.tolist()):
       for j in range(starts[row], starts[row + 1]):
         out[f'{words[prev]}\t{words[followers[j]]}'] = counts[j]
     return out
 
   @functools.cached_property
   def history(self) -> dict[str, int]:
-    return {self._words[i]: c for i, c in zip(self._history_words,
+    return {self._words[i]: c for i, c in zip(self._history_words.tolist(),
                                                self._history_counts.tolist()) if c}
 
   def as_bigrams(self) -> Bigrams:

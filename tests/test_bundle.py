@@ -105,6 +105,17 @@ def test_the_word_list_arrays_load_as_the_word_list_that_was_written(with_lexico
   assert user.by_reading[('shi', 'jie')][0][1] == '是界' and user.bigrams == BIGRAMS
 
 
+def test_word_list_readings_are_read_when_asked_for_and_checked(with_lexicon, tmp_path):
+  """A converter does not hold the readings (only a new word list needs them); damaged, they
+  are a clear ValueError when asked for."""
+  bad = _rewrite(with_lexicon, str(tmp_path / 'bad'), lexicon.ARRAYS_FILENAME,
+                 _lexicon_arrays(lambda a: dict(a, readings=a['readings'][:7])))
+  lm = bundle_lib.load_bundle(bad).lexicon
+  assert lm.score('世界是他') == bundle_lib.load_bundle(with_lexicon).lexicon.score('世界是他')
+  with pytest.raises(ValueError, match='2 readings for 5 words'):
+    lm.with_words({'是界': ['shi', 'jie']})
+
+
 def test_the_word_list_arrays_are_the_same_bytes_every_time(tmp_path):
   a, b = str(tmp_path / 'a.npz'), str(tmp_path / 'b.npz')
   readings = {'世界': ('shi', 'jie'), '时节': ('shi', 'jie')}
@@ -271,8 +282,8 @@ def _first(flat):
     (lexicon.ARRAYS_FILENAME, lambda p: open(p, 'wb').write(b'PK\x03\x04garbage'),
      'its lexicon is unreadable .*not a readable .npz'),
     (lexicon.ARRAYS_FILENAME, _truncate, 'its lexicon is unreadable'),
-    (lexicon.ARRAYS_FILENAME, _lexicon_arrays(lambda a: dict(a, readings=a['readings'][:7])),
-     'its lexicon is unreadable .*5 counts for 2 readings'),
+    (lexicon.ARRAYS_FILENAME, _lexicon_arrays(lambda a: dict(a, counts=a['counts'][:2])),
+     'its lexicon is unreadable .*reading_words has an id past the 2 words'),
     (lexicon.ARRAYS_FILENAME, _lexicon_arrays(lambda a: dict(a, reading_words=a['reading_words']
                                                              + 100)),
      'reading_words has an id past'),
