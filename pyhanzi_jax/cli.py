@@ -8,6 +8,9 @@ r"""The `pyhanzi` command: convert pinyin given as arguments or read line by lin
   pyhanzi serve [--port 8765]            # a local server and typing page (server.py)
   pyhanzi adapt TEXT... --out DIR        # a model adapted to your own text (adapt.py)
 
+Reading standard input, it first compiles what lines of up to 16 syllables need (--warmup, the
+default), so that no keystroke of an input method driving it waits for a compile; a one-off
+pipe may skip that with --no-warmup.
 One output line per input line, in order and flushed, so it can be driven as a subprocess: an
 empty line for a line that cannot be converted (no JSON "candidates", an "error" field with
 --json), whose one-line message goes to stderr; the exit status says whether any line failed.
