@@ -8,9 +8,11 @@ r"""The `pyhanzi` command: convert pinyin given as arguments or read line by lin
   pyhanzi serve [--port 8765]            # a local server and typing page (server.py)
   pyhanzi adapt TEXT... --out DIR        # a model adapted to your own text (adapt.py)
 
-Reading standard input, it first compiles what lines of up to 16 syllables need (--warmup, the
-default), so that no keystroke of an input method driving it waits for a compile; a one-off
-pipe may skip that with --no-warmup.
+Reading standard input with nothing yet waiting there (an input method that starts it, then
+types), it first compiles what lines of up to 16 syllables need, so that no keystroke waits for
+a compile; when lines are already waiting (`echo ... | pyhanzi`, a file), it converts them at
+once, since a warm-up would cost a one-off pipe more than it saves. --warmup / --no-warmup decide
+it either way.
 One output line per input line, in order and flushed, so it can be driven as a subprocess: an
 empty line for a line that cannot be converted (no JSON "candidates", an "error" field with
 --json), whose one-line message goes to stderr; the exit status says whether any line failed.
@@ -25,6 +27,7 @@ import json
 import math
 import os
 import re
+import select
 import sys
 from typing import BinaryIO, Iterator, Sequence
 
@@ -77,10 +80,10 @@ def _parser() -> argparse.ArgumentParser:
   ap.add_argument('--model', help='bundle directory or training workdir (default: release model)')
   ap.add_argument('--nbest', type=whole_number(1, convert.MAX_K), default=1, metavar='K',
                   help=f'print K candidates (1-{convert.MAX_K})')
-  ap.add_argument('--warmup', action=argparse.BooleanOptionalAction, default=True,
+  ap.add_argument('--warmup', action=argparse.BooleanOptionalAction, default=None,
                   help='before reading standard input, compile everything lines of up to 16 '
                        'syllables use, so that no keystroke of an input method driving pyhanzi '
-                       'waits for a compile (default; --no-warmup for a one-off pipe)')
+                       'waits for a compile (default: when no input is waiting yet)')
   ap.add_argument('--beam', type=whole_number(1, bundle_lib.MAX_BEAM), default=4,
                   help=f'beam size (1-{bundle_lib.MAX_BEAM}; at least --nbest up to that)')
   ap.add_argument('--lm-weight', type=finite_arg, default=None,
@@ -186,6 +189,15 @@ def answer(result: convert.LineResult, text: str, args, out: BinaryIO, where: st
   return not error
 
 
+def input_waiting(stream: BinaryIO) -> bool:
+  """Whether `stream` can be read without blocking (lines or end of file already there): a pipe
+  or file, not an input method that has yet to type. False where that cannot be told."""
+  try:
+    return bool(select.select([stream], [], [], 0)[0])
+  except (OSError, ValueError, TypeError):  # Not a selectable file (Windows pipes, StringIO).
+    return False
+
+
 def convert_stream(conv: convert.Converter, stream: BinaryIO, out: BinaryIO, args) -> bool:
   """Answers every line of `stream` on `out`, one at a time; whether all converted."""
   ok = True
@@ -247,7 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
       text = ' '.join(args.text)
       (result,) = conv.convert_lines([text], args.nbest)
       return 0 if answer(result, text, args, out) else 1
-    if args.warmup:
+    if args.warmup or (args.warmup is None and not input_waiting(sys.stdin.buffer)):
       print(f'pyhanzi: warmed up in {conv.warmup(k=args.nbest):.1f} s', file=sys.stderr,
             flush=True)
     return 0 if convert_stream(conv, sys.stdin.buffer, out, args) else 1

@@ -1,4 +1,5 @@
 """The Converter API and the `pyhanzi` command on a tiny trained model."""
+import io
 import json
 import os
 import subprocess
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 
 from configs import tiny
+from pyhanzi_jax import cli
 from pyhanzi_jax import convert
 from pyhanzi_jax import evaluate
 from pyhanzi_jax import pinyin
@@ -158,6 +160,21 @@ def test_cli_streams_lines_reports_errors_and_continues(workdir):
   assert 'iphone' in r.stderr and 'Traceback' not in r.stderr
   r = _cli(['--model', workdir, '--nbest', '3', 'shi'])  # 'shi' has many characters.
   assert r.returncode == 0 and r.stdout.count('\t') == 2, r.stdout
+
+
+def test_cli_warms_up_only_when_no_input_is_waiting(workdir):
+  # A one-off pipe is answered at once: warming up first cost `echo ni hao | pyhanzi` 8-15 s.
+  r = _cli(['--model', workdir], stdin='ni hao\n')
+  assert r.returncode == 0 and len(r.stdout.strip()) == 2
+  assert 'warmed up' not in r.stderr
+  # An input method that starts pyhanzi and has not typed yet: nothing waiting, so it warms up.
+  read_end, write_end = os.pipe()
+  with os.fdopen(read_end, 'rb') as reader, os.fdopen(write_end, 'wb') as writer:
+    assert not cli.input_waiting(reader)
+    writer.write(b'ni hao\n')
+    writer.flush()
+    assert cli.input_waiting(reader)
+  assert not cli.input_waiting(io.BytesIO(b'ni hao\n'))  # Not a file: cannot tell.
 
 
 def test_cli_missing_model_is_a_clear_error(tmp_path):
