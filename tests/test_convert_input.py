@@ -204,6 +204,58 @@ def test_over_long_lines_are_answered_without_reading_them_whole(conv):
   assert [e is not None for _, e in lines] == [True, True]
 
 
+def test_batched_reading_gives_the_lines_read_lines_gives():
+  data = (b'ni hao\r\n\xff\xfe\n' + b'a' * 10 + b'\r\n' + b'b' * 7 + b'\n\n' + b'c' * 20 +
+          b'\nshi jie')
+  want = list(cli.read_lines(io.BytesIO(data), limit=8))
+  for max_lines in (1, 2, 3, 64):
+    for chunk in (1, 3, 1 << 16):  # Lines split across reads, or many lines in one read.
+      stream = io.BytesIO(data)
+      stream.read1 = lambda n, read=stream.read, chunk=chunk: read(min(n, chunk))
+      batches = list(cli.read_batches(stream, max_lines, limit=8))
+      assert [x for b in batches for x in b] == want, (max_lines, chunk)
+      assert all(1 <= len(b) <= max_lines for b in batches)
+  assert [len(b) for b in cli.read_batches(io.BytesIO(data), 64, limit=8)] == [len(want)]
+
+
+def test_batched_reading_does_not_wait_for_lines_not_yet_sent():
+  # An input method writes a line and waits for its answer: the line must come back alone,
+  # at once, while lines already waiting in a pipe come back together.
+  read_end, write_end = os.pipe()
+  with os.fdopen(read_end, 'rb') as reader, os.fdopen(write_end, 'wb') as writer:
+    batches = cli.read_batches(reader, 64)
+    writer.write(b'ni\nni hao\nni hao shi\n')
+    writer.flush()
+    assert next(batches) == [('ni', None), ('ni hao', None), ('ni hao shi', None)]
+    writer.write(b'wo')
+    writer.flush()
+    writer.write(b'men\n')
+    writer.flush()
+    assert next(batches) == [('women', None)]
+    writer.close()
+    assert list(batches) == []
+
+
+def test_waiting_lines_are_converted_together_and_answered_in_order(conv, monkeypatch):
+  sizes = []
+  convert_lines = conv.convert_lines
+
+  def spy(texts, k=1):
+    sizes.append(len(texts))
+    return convert_lines(texts, k)
+  monkeypatch.setattr(conv, 'convert_lines', spy)
+  data = b'ni hao\n\xff\nshi jie\nwo men\n'
+  ok, out = _stream(conv, data)
+  rows = [json.loads(line) for line in out.decode('utf-8').splitlines()]
+  assert not ok and [r['input'] for r in rows] == ['ni hao', '\\xff', 'shi jie', 'wo men']
+  assert sizes == [3]
+  alone = [conv.convert_lines([r['input']])[0].text for r in rows if 'error' not in r]
+  assert [r['candidates'][0]['text'] for r in rows if 'error' not in r] == alone
+  sizes.clear()
+  cli.convert_stream(conv, io.BytesIO(data), io.BytesIO(), _args(), max_batch=1)
+  assert sizes == [1, 1, 1]
+
+
 def test_plain_output_carries_no_control_characters(conv):
   ok, out = _stream(conv, b'ni\x1b[2Jhao\n\x1b]0;pwned\x07\nwo\x9b31m\n', json=False)
   assert not ok  # The second line is empty once its escapes are dropped.
