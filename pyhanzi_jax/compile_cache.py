@@ -1,4 +1,4 @@
-"""Compiled programs kept on disk between processes (JAX's persistent compilation cache).
+"""Compiled programs kept on disk between processes: the decoder's serialized executables.
 
 A `pyhanzi ni hao` spends most of its first second compiling its decoder; with the programs of
 an earlier run read from disk, a second run skips that (benchmarks/startup.py measures both).
@@ -6,30 +6,35 @@ an earlier run read from disk, a second run skips that (benchmarks/startup.py me
 
 Where: `$PYHANZI_COMPILE_CACHE`, else `$XDG_CACHE_HOME/pyhanzi_jax/jax`, else
 `~/.cache/pyhanzi_jax/jax` (`--compile-cache DIR` overrides it; an empty value, `off` or `0`
-turns the cache off), in a subdirectory per JAX and jaxlib version.
+turns the cache off), in a subdirectory per JAX and jaxlib version, whose `executables`
+directory holds one file per compiled beam search or proposals' scorer (decode.py,
+`set_executable_dir`).
 
-Why a stale program cannot be loaded: JAX keys each entry by a hash of the lowered program
-(the model's config, shapes and dtypes, and every constant in it), the jaxlib version, the
-backend and its version, the XLA flags and the compile options. The parameters are arguments of
-the programs, not constants, so two bundles of the same architecture share entries safely, and
-one that differs in anything compiled gets its own. The per-version subdirectory adds the jax
-version (lowering changes with it, though the key would still differ by the program), and keeps
-an upgrade's entries apart from the old ones, which can then be deleted as a whole.
+Why not JAX's persistent compilation cache, which this module used at first: JAX must trace and
+lower a program to find it there (~0.5 s for each of the two, most of a warm `pyhanzi ni
+hao`'s first line), where a serialized executable loads without tracing (0.07 s). The two do
+not mix: an executable that JAX read from its cache serializes without its compiled functions
+(jaxlib 0.10.2, XLA:CPU: "Function broadcast_select_fusion.3 not found" when the next process
+runs it), so JAX's cache stays off and decode.py writes no executable while it is on.
 
-Entries are written as plain files (JAX without a size limit writes in place); one left
-truncated by a killed process only costs a compile, each time it is met, and the warning JAX
-gives for it is silenced: the `pyhanzi` command's standard error carries its own messages.
+Why a stale program cannot be loaded: a file's name is a hash of the program's name, options,
+model config and argument shapes and dtypes, and of a fingerprint of everything else it depends
+on (the versions of jax, jaxlib, flax and numpy, the source of decode.py and model.py, the
+backend and its devices, XLA's flags and the host CPU's features). The parameters are arguments
+of the programs, not constants, so two bundles of the same architecture share files safely.
+The per-version subdirectory keeps an upgrade's files apart from the old ones, which can then
+be deleted as a whole. Each file is written whole or not at all and carries a checksum; one
+that cannot be read, loaded or run is compiled again and replaced.
 """
 from __future__ import annotations
 
 import os
-import warnings
+
+from pyhanzi_jax import decode
 
 ENV = 'PYHANZI_COMPILE_CACHE'
 OFF = ('', 'off', '0')
-# Programs that compile faster than this are not written: reading a small entry back costs about
-# what compiling it does. Measured on the 2-core machine (benchmarks/RESULTS.md, start-up).
-MIN_COMPILE_SECONDS = 0.1
+EXECUTABLES = 'executables'  # Subdirectory of the decoder's serialized executables.
 
 
 def default_dir() -> str:
@@ -49,23 +54,20 @@ def versioned_dir(base: str) -> str:
 
 
 def enable(base: str | None = None) -> str | None:
-  """Turns JAX's persistent compilation cache on in `base`'s versioned subdirectory (default:
+  """Keeps the decoder's compiled programs in `base`'s versioned subdirectory (default:
   `default_dir()`); returns that directory, or None when it is off ('', 'off', '0') or cannot
   be created (the converter then compiles as without it)."""
+  decode.set_executable_dir(None)
   base = default_dir() if base is None else base
   if base.strip().lower() in OFF:
     return None
-  import jax  # pylint: disable=g-import-not-at-top
   path = versioned_dir(os.path.expanduser(base))
+  executables = os.path.join(path, EXECUTABLES)
   try:
-    os.makedirs(path, exist_ok=True)
+    os.makedirs(executables, exist_ok=True)
   except OSError:
     return None
-  if not os.access(path, os.W_OK | os.X_OK):
+  if not os.access(executables, os.W_OK | os.X_OK):
     return None
-  jax.config.update('jax_compilation_cache_dir', path)
-  jax.config.update('jax_persistent_cache_min_compile_time_secs', MIN_COMPILE_SECONDS)
-  jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
-  for what in ('reading', 'writing'):
-    warnings.filterwarnings('ignore', message=f'Error {what} persistent compilation cache')
+  decode.set_executable_dir(executables)
   return path

@@ -25,7 +25,9 @@ multiple of `LENGTH_BUCKET`; candidate lists either to the first of a caller's f
 depend on how many candidates a line has and can all be compiled ahead of use (the converter
 does this: a new shape costs 1-4 s to compile, a stall in typing), or, without them, to two
 sizes per octave of the laid-out width (`_candidate_bucket`). The KV-cache shapes are derived
-from those static shapes while tracing, never rebuilt per call.
+from those static shapes while tracing, never rebuilt per call. With an executable directory
+(`set_executable_dir`, which compile_cache.enable sets), each compiled program is also written
+there, serialized, and the next process loads it without tracing the model again.
 
 The search itself (`search`) knows nothing about Transformers: it takes a
 `step_fn(ids, step, cache) -> (log_probs, token_ids, cache)`, as t5x and flax's decoders do, so
@@ -34,11 +36,20 @@ it can be tested against a toy model whose best path is known.
 from __future__ import annotations
 
 import functools
+import hashlib
+import os
+import pickle
+import platform
+import sys
+import tempfile
 from typing import Any, Callable, Optional, Sequence
 
+import flax
 import jax
 import jax.numpy as jnp
+import jaxlib
 import numpy as np
+from jax.experimental import serialize_executable
 
 from pyhanzi_jax.data.vocab import BOS, EOS, PAD, UNK
 from pyhanzi_jax.model import NEG_INF, Transformer
@@ -330,6 +341,121 @@ def _compiled(model: Transformer, beam_size: int, max_len: int, constrained: boo
   return jax.jit(run)
 
 
+# --- Executables kept on disk -------------------------------------------------------------------
+
+# Where compiled programs are kept between processes (set_executable_dir; None: not kept).
+_EXECUTABLE_DIR: dict[str, str | None] = {'path': None}
+# (what, options, argument shapes) -> the loaded executable, for this process.
+_EXECUTABLES: dict = {}
+# Marks a file of executable_dir, and changes with its layout.
+_EXECUTABLE_MAGIC = b'pyhanzi-executable-1\n'
+
+
+def set_executable_dir(path: str | None) -> None:
+  """Keeps the compiled beam searches and scorers in `path` (None: in memory only), so that
+  another process loads them instead of tracing the model again to find them in JAX's cache
+  (~0.5 s each on the 2-core machine: most of a warm `pyhanzi ni hao`'s first line).
+  compile_cache.enable sets it."""
+  _EXECUTABLE_DIR['path'] = path
+  _EXECUTABLES.clear()
+
+
+@functools.cache
+def _build_fingerprint() -> str:
+  """What else a compiled program depends on: the versions of jax, jaxlib, flax and numpy,
+  this module's and the model's source, the backend and its devices, XLA's flags and the
+  host's CPU (an executable compiled for one CPU's instructions must not run on another that
+  shares a home directory)."""
+  h = hashlib.sha256()
+  for path in (__file__, sys.modules[Transformer.__module__].__file__):
+    with open(path, 'rb') as f:
+      h.update(f.read())
+  device = jax.devices()[0]
+  cpu = ''
+  try:
+    with open('/proc/cpuinfo', encoding='utf-8', errors='replace') as f:
+      cpu = next((line for line in f if line.startswith(('flags', 'Features'))), '')
+  except OSError:
+    pass
+  for part in (jax.__version__, jaxlib.__version__, flax.__version__, np.__version__,
+               device.platform, device.device_kind, getattr(device.client, 'platform_version', ''),
+               len(jax.devices()), os.environ.get('XLA_FLAGS', ''), jax.config.jax_enable_x64,
+               platform.machine(), cpu):
+    h.update(repr(part).encode() + b'\0')
+  return h.hexdigest()
+
+
+def _run_compiled(what: str, jitted, options: tuple, *args):
+  """jitted(*args), through an executable compiled ahead of time for these arguments' shapes:
+  loaded from the executable directory when an earlier process left it there (no tracing),
+  else traced, compiled and left there. A file that cannot be read is compiled again and
+  replaced; without a directory, plain jitted(*args)."""
+  directory = _EXECUTABLE_DIR['path']
+  if directory is None:
+    return jitted(*args)
+  leaves, tree = jax.tree.flatten(args)
+  key = (what, options, str(tree),
+         tuple((np.shape(x), str(getattr(x, 'dtype', type(x)))) for x in leaves))
+  exe = _EXECUTABLES.get(key)
+  if exe is None:
+    digest = hashlib.sha256(repr((_build_fingerprint(),) + key).encode()).hexdigest()
+    path = os.path.join(directory, f'{what}-{digest[:40]}.bin')
+    exe = _load_executable(path)
+    if exe is not None:
+      try:  # A loaded program's faults show when it runs: then it is compiled again.
+        out = jax.block_until_ready(exe(*args))
+        _EXECUTABLES[key] = exe
+        return out
+      except jax.errors.JaxRuntimeError:
+        pass
+    exe = jitted.lower(*args).compile()
+    # One that JAX read from its persistent cache would be saved without its code (see
+    # compile_cache.py): none is saved while that cache is on.
+    if not jax.config.jax_compilation_cache_dir:
+      _save_executable(path, exe)
+    _EXECUTABLES[key] = exe
+  return exe(*args)
+
+
+def _load_executable(path: str):
+  """The executable in `path`, or None when there is none or it cannot be used (truncated,
+  damaged, another layout: its checksum or the loader says so)."""
+  try:
+    with open(path, 'rb') as f:
+      data = f.read()
+  except OSError:
+    return None
+  head = len(_EXECUTABLE_MAGIC)
+  if data[:head] != _EXECUTABLE_MAGIC or hashlib.sha256(data[head + 32:]).digest() != \
+      data[head:head + 32]:
+    return None
+  try:
+    payload, in_tree, out_tree = pickle.loads(data[head + 32:])
+    # One device, as compiled (the loader's default is every local device).
+    return serialize_executable.deserialize_and_load(payload, in_tree, out_tree,
+                                                     execution_devices=jax.devices()[:1])
+  except Exception:  # pylint: disable=broad-except
+    return None  # Whatever the loader objects to, compiling again is the answer.
+
+
+def _save_executable(path: str, exe) -> None:
+  """Writes `exe` to `path` whole or not at all (another process may be reading or writing
+  it); a directory that cannot be written only costs the next process a compile."""
+  try:
+    body = pickle.dumps(serialize_executable.serialize(exe), protocol=pickle.HIGHEST_PROTOCOL)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix='.tmp')
+    try:
+      with os.fdopen(fd, 'wb') as f:
+        f.write(_EXECUTABLE_MAGIC + hashlib.sha256(body).digest() + body)
+      os.replace(tmp, path)
+    except BaseException:
+      os.unlink(tmp)
+      raise
+  except Exception:  # pylint: disable=broad-except
+    pass
+
+
 def _source_lengths(inputs: np.ndarray) -> np.ndarray:
   """[b, s] source ids -> [b] tokens per sentence (PAD and an optional EOS not counted)."""
   return np.sum((inputs != PAD) & (inputs != EOS), axis=1)
@@ -409,10 +535,11 @@ def _beam_search(model: Transformer, params, inputs, *, beam_size: int = 4, cons
   inputs, packed, max_len, s = _prepare(model, inputs, constraints, max_len, beam_size,
                                         _LAYOUTS[scoring], widths)
   constrained = packed is not None
-  fn = _compiled(model, int(beam_size), max_len, constrained,
-                 'full' if scoring == 'full' or not constrained else 'candidates',
-                 float(length_penalty))
-  sequences, scores = fn(params, inputs, packed)
+  options = (model.config, int(beam_size), max_len, constrained,
+             'full' if scoring == 'full' or not constrained else 'candidates',
+             float(length_penalty))
+  sequences, scores = _run_compiled('beam', _compiled(model, *options[1:]), options, params,
+                                    inputs, packed)
   sequences, scores = np.asarray(sequences), np.asarray(scores)
   if constrained:
     sequences = sequences[..., :s]
@@ -506,8 +633,10 @@ def score_sequences(model: Transformer, params, inputs, sequences, *, constraint
                        sorted(int(w) for w in candidate_widths))
       dense = dense[..., :k]
     candidates = np.pad(dense, ((0, 0), (0, 0), (0, k - dense.shape[-1])), constant_values=-1)
-  fn = _compiled_score(model, candidates is not None)
-  return np.asarray(fn(params, inputs, targets, candidates))[:, :n]
+  constrained = candidates is not None
+  scores = _run_compiled('score', _compiled_score(model, constrained),
+                         (model.config, constrained), params, inputs, targets, candidates)
+  return np.asarray(scores)[:, :n]
 
 
 __all__ = ['search', 'beam_search', 'greedy_search', 'score_sequences', 'brevity_penalty',

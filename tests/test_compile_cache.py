@@ -8,6 +8,7 @@ import jaxlib
 import pytest
 
 from pyhanzi_jax import compile_cache
+from pyhanzi_jax import decode
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -18,9 +19,11 @@ def jax_cache_config():
   names = ('jax_compilation_cache_dir', 'jax_persistent_cache_min_compile_time_secs',
            'jax_persistent_cache_min_entry_size_bytes')
   before = {n: getattr(jax.config, n) for n in names}
+  executables = decode._EXECUTABLE_DIR['path']  # pylint: disable=protected-access
   yield
   for n, v in before.items():
     jax.config.update(n, v)
+  decode.set_executable_dir(executables)
 
 
 def test_the_default_directory_is_per_user_and_can_be_moved(monkeypatch, tmp_path):
@@ -43,27 +46,32 @@ def test_each_jax_release_gets_its_own_directory(tmp_path):
   assert jaxlib.__version__ in os.path.basename(path)
 
 
-def test_enable_sets_jax_to_the_versioned_directory(tmp_path, jax_cache_config):  # pylint: disable=unused-argument
+def test_enable_keeps_executables_in_the_versioned_directory(tmp_path, jax_cache_config):  # pylint: disable=unused-argument
+  before = jax.config.jax_compilation_cache_dir
   path = compile_cache.enable(str(tmp_path / 'c'))
-  assert path == compile_cache.versioned_dir(str(tmp_path / 'c')) and os.path.isdir(path)
-  assert jax.config.jax_compilation_cache_dir == path
+  assert path == compile_cache.versioned_dir(str(tmp_path / 'c'))
+  executables = os.path.join(path, compile_cache.EXECUTABLES)
+  assert os.path.isdir(executables)
+  assert decode._EXECUTABLE_DIR['path'] == executables  # pylint: disable=protected-access
+  # JAX's own cache stays off: executables read from it serialize without their code.
+  assert jax.config.jax_compilation_cache_dir == before
 
 
 @pytest.mark.parametrize('off', ['', 'off', 'OFF', '0', ' '])
 def test_the_cache_can_be_turned_off(off, monkeypatch, tmp_path, jax_cache_config):  # pylint: disable=unused-argument
-  before = jax.config.jax_compilation_cache_dir
+  compile_cache.enable(str(tmp_path / 'on'))
   assert compile_cache.enable(off) is None
+  assert decode._EXECUTABLE_DIR['path'] is None  # pylint: disable=protected-access
   monkeypatch.setenv(compile_cache.ENV, off)
   assert compile_cache.enable() is None
-  assert jax.config.jax_compilation_cache_dir == before
+  assert decode._EXECUTABLE_DIR['path'] is None  # pylint: disable=protected-access
 
 
 def test_a_directory_that_cannot_be_made_leaves_the_cache_off(tmp_path, jax_cache_config):  # pylint: disable=unused-argument
-  before = jax.config.jax_compilation_cache_dir
   blocker = tmp_path / 'file'
   blocker.write_text('not a directory')
   assert compile_cache.enable(str(blocker)) is None
-  assert jax.config.jax_compilation_cache_dir == before
+  assert decode._EXECUTABLE_DIR['path'] is None  # pylint: disable=protected-access
 
 
 @pytest.mark.slow

@@ -1,4 +1,6 @@
 """Tests for pyhanzi_jax/decode.py: a toy model with a known best path, then a tiny Transformer."""
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -459,3 +461,61 @@ def test_fixed_candidate_widths_compile_once_and_change_nothing(tiny, beam):
                        candidate_widths=widths)
     decode.score_sequences(model, params, inputs, seqs, constraints=wide, candidate_widths=widths)
   assert decode.TRACE_COUNT['n'] == before
+
+
+def test_executables_on_disk_load_without_tracing_and_bad_ones_are_rebuilt(tiny, tmp_path):
+  """With an executable directory, each program compiled is written there once; a later
+  process (the in-memory table emptied) loads it without tracing and gets what plain jit gets;
+  a truncated or damaged file is compiled again and replaced."""
+  model, params = tiny
+  rng = np.random.default_rng(5)
+  inputs, constraints = _inputs(rng, 2, 6), _constraints(rng, 2, 6, 3)
+
+  def run():
+    seqs, scores = decode.beam_search(model, params, inputs, beam_size=2,
+                                      constraints=constraints, candidate_widths=(8,))
+    return seqs, scores, decode.score_sequences(model, params, inputs, seqs,
+                                                constraints=constraints, candidate_widths=(8,))
+
+  def traced(fn):
+    before = decode.TRACE_COUNT['n']
+    out = fn()
+    return decode.TRACE_COUNT['n'] - before, out
+
+  def same(got, want):
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-6)
+    np.testing.assert_allclose(got[2], want[2], rtol=1e-6)
+
+  def new_process():  # Nothing compiled or traced in memory, as a new process starts.
+    decode.set_executable_dir(str(tmp_path))
+    decode._compiled.cache_clear()  # pylint: disable=protected-access
+    decode._compiled_score.cache_clear()  # pylint: disable=protected-access
+    jax.clear_caches()
+
+  want = run()
+  try:
+    new_process()
+    n, got = traced(run)
+    files = sorted(os.listdir(tmp_path))
+    assert n == 2 and len(files) == 2 and [f.split('-')[0] for f in files] == ['beam', 'score']
+    same(got, want)
+    new_process()
+    n, got = traced(run)
+    assert n == 0
+    same(got, want)
+    data = (tmp_path / files[0]).read_bytes()
+    (tmp_path / files[0]).write_bytes(data[:len(data) // 2])
+    data = bytearray((tmp_path / files[1]).read_bytes())
+    data[-100] ^= 0xff
+    (tmp_path / files[1]).write_bytes(bytes(data))
+    new_process()
+    n, got = traced(run)
+    assert n == 2 and sorted(os.listdir(tmp_path)) == files
+    same(got, want)
+    new_process()  # Replaced by good ones.
+    n, got = traced(run)
+    assert n == 0
+    same(got, want)
+  finally:
+    decode.set_executable_dir(None)
