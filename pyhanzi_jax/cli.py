@@ -11,10 +11,8 @@ r"""The `pyhanzi` command: convert pinyin given as arguments or read line by lin
 Reading standard input with nothing yet waiting there (an input method that starts it, then
 types), it first compiles what lines of up to 16 syllables need, so that no keystroke waits for
 a compile; when lines are already waiting (`echo ... | pyhanzi`, a file), it converts them at
-once, since a warm-up would cost a one-off pipe more than it saves, and in batches of the lines
-already waiting (up to 64; about twice the lines per second of one at a time). --warmup /
---no-warmup decide it either way; warmed up, each line is converted alone (the programs the
-warm-up compiled).
+once, since a warm-up would cost a one-off pipe more than it saves. --warmup / --no-warmup
+decide it either way.
 One output line per input line, in order and flushed, so it can be driven as a subprocess: an
 empty line for a line that cannot be converted (no JSON "candidates", an "error" field with
 --json), whose one-line message goes to stderr; the exit status says whether any line failed.
@@ -292,12 +290,18 @@ def input_waiting(stream: BinaryIO) -> bool:
     return False
 
 
+# Lines of standard input converted together when that many are already waiting. One: with the
+# fixed candidate widths, batches convert fewer lines per second than lines one at a time (300
+# dev_dialogue lines on the 2-core machine at load ~8: 80 ms a line 64 at a time, 37 ms 8 at a
+# time, 26-34 ms alone; conversions identical), and only the batch-1 programs are warmed up.
+STDIN_BATCH = 1
+
+
 def convert_stream(conv: convert.Converter, stream: BinaryIO, out: BinaryIO, args,
-                   max_batch: int = convert.BATCH_SIZES[-1]) -> bool:
+                   max_batch: int = STDIN_BATCH) -> bool:
   """Answers every line of `stream` on `out`, in order, each flushed as soon as it is converted;
   whether all converted. Lines already waiting are converted together, up to `max_batch` at a
-  time (a batch of 64 converts about twice the lines per second of one at a time); 1 converts
-  each line alone, with only the batch-1 programs that Converter.warmup compiles."""
+  time (STDIN_BATCH says why one)."""
   ok, n = True, 0
   for batch in read_batches(stream, max_batch):
     good = [text for text, error in batch if not error]
@@ -358,14 +362,10 @@ def main(argv: Sequence[str] | None = None) -> int:
       text = ' '.join(args.text)
       (result,) = conv.convert_lines([text], args.nbest)
       return 0 if answer(result, text, args, out) else 1
-    warm = args.warmup or (args.warmup is None and not input_waiting(sys.stdin.buffer))
-    if warm:
+    if args.warmup or (args.warmup is None and not input_waiting(sys.stdin.buffer)):
       print(f'pyhanzi: warmed up in {conv.warmup(k=args.nbest):.1f} s', file=sys.stderr,
             flush=True)
-    # Warmed up, lines are converted one at a time: a batch of several would need programs
-    # the warm-up did not compile, and an input method's keystroke would wait for them.
-    max_batch = 1 if warm else convert.BATCH_SIZES[-1]
-    return 0 if convert_stream(conv, sys.stdin.buffer, out, args, max_batch) else 1
+    return 0 if convert_stream(conv, sys.stdin.buffer, out, args, STDIN_BATCH) else 1
   except BrokenPipeError:  # The reader went away (`pyhanzi ... | head -1`): not an error here.
     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 1

@@ -245,14 +245,16 @@ def test_waiting_lines_are_converted_together_and_answered_in_order(conv, monkey
     return convert_lines(texts, k)
   monkeypatch.setattr(conv, 'convert_lines', spy)
   data = b'ni hao\n\xff\nshi jie\nwo men\n'
-  ok, out = _stream(conv, data)
+  out = io.BytesIO()
+  ok = cli.convert_stream(conv, io.BytesIO(data), out, _args(), max_batch=64)
+  out = out.getvalue()
   rows = [json.loads(line) for line in out.decode('utf-8').splitlines()]
   assert not ok and [r['input'] for r in rows] == ['ni hao', '\\xff', 'shi jie', 'wo men']
   assert sizes == [3]
   alone = [conv.convert_lines([r['input']])[0].text for r in rows if 'error' not in r]
   assert [r['candidates'][0]['text'] for r in rows if 'error' not in r] == alone
   sizes.clear()
-  cli.convert_stream(conv, io.BytesIO(data), io.BytesIO(), _args(), max_batch=1)
+  cli.convert_stream(conv, io.BytesIO(data), io.BytesIO(), _args())  # cli.STDIN_BATCH
   assert sizes == [1, 1, 1]
 
 
