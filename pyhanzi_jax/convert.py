@@ -300,13 +300,27 @@ class Converter:
     constraints = self.table.for_rows(rows)
     # max_len None: the source bucket fixes the compiled shape, not each exact length; the
     # table's fixed widths the candidates' (not their counts).
-    seqs, scores = decode_lib.beam_search(self.model, self.params, src, beam_size=beam,
-                                          constraints=constraints,
-                                          candidate_widths=self.table.widths)
+    fetch = decode_lib.beam_search(self.model, self.params, src, beam_size=beam,
+                                   constraints=constraints, candidate_widths=self.table.widths,
+                                   block=False)
+    # While the device searches (dispatch is asynchronous): the word list's lattice sentences,
+    # which need only the constraints (~3 ms of Python a line).
+    lattices = self._lattice_paths(group, rows) if self.proposals else None
+    seqs, scores = fetch()
     hyps = [_hypotheses(seqs[r], scores[r], len(toks)) for r, toks in enumerate(group)]
     if self.proposals:
-      self._add_proposals(group, rows, src, constraints, hyps, warm)
+      self._add_proposals(group, rows, src, constraints, hyps, warm, lattices)
     return [self._rank(toks, found) for toks, found in zip(group, hyps)]
+
+  def _lattice_paths(self, group, rows) -> list[tuple[list, list, list[str]]]:
+    """(keys, options, the word list's best lattice sentences) of each sentence: what
+    lexicon.propose gives without the beam's best (no rewrites)."""
+    out = []
+    for toks, row in zip(group, rows):
+      keys, options = lexicon_lib.lattice_inputs(toks, row, self.hanzi_vocab.tokens)
+      out.append((keys, options, lexicon_lib.propose(
+          self.lexicon, keys, options, None, self.settings.lexicon_paths, 0)))
+    return out
 
   def _inputs(self, group: list[list]) -> tuple[np.ndarray, list[list[list[int]]]]:
     """Source ids [batch, length] (batch from BATCH_SIZES, EOS-terminated) and each position's
@@ -323,18 +337,21 @@ class Converter:
       rows.append(row + [[PAD]] * (length - len(row)))
     return src, rows
 
-  def _add_proposals(self, group, rows, src, constraints, hyps, warm: bool = False) -> None:
-    """Adds the word list's candidates that the beam did not find, scored in one pass."""
+  def _add_proposals(self, group, rows, src, constraints, hyps, warm: bool = False,
+                     lattices=None) -> None:
+    """Adds the word list's candidates that the beam did not find (lexicon.propose's: the
+    lattice's sentences, `lattices` if already found, then the rewrites of the beam's best),
+    scored in one pass."""
     extra = []
-    for toks, row, found in zip(group, rows, hyps):
-      keys, options = lexicon_lib.lattice_inputs(toks, row, self.hanzi_vocab.tokens)
+    lattices = self._lattice_paths(group, rows) if lattices is None else lattices
+    for row, found, (keys, options, paths) in zip(rows, hyps, lattices):
       best = next(iter(found), None)
       chars = [] if best is None else [self.hanzi_vocab.tokens[int(i)] if key else
                                        lexicon_lib.NO_WORD for i, key in zip(best, keys)]
       spelled = ''.join(chars) if chars and all(len(c) == 1 for c in chars) else None
       new = []
-      for text in lexicon_lib.propose(self.lexicon, keys, options, spelled,
-                                      self.settings.lexicon_paths, self.settings.lexicon_edits):
+      for text in paths + lexicon_lib.propose(self.lexicon, keys, options, spelled, 0,
+                                              self.settings.lexicon_edits):
         ids = tuple(self.hanzi_vocab.index[c] if key else r[0]
                     for c, key, r in zip(text, keys, row))
         if ids not in found and ids not in new:

@@ -493,7 +493,7 @@ def _prepare(model: Transformer, inputs, constraints, max_len, beam_size=1, layo
 
 def beam_search(model: Transformer, params, inputs, *, beam_size: int = 4, constraints=None,
                 max_len: Optional[int] = None, length_penalty: float = 0.6,
-                candidate_widths: Optional[Sequence[int]] = None):
+                candidate_widths: Optional[Sequence[int]] = None, block: bool = True):
   """n-best conversions of a batch of pinyin id sequences.
 
   Args:
@@ -510,6 +510,8 @@ def beam_search(model: Transformer, params, inputs, *, beam_size: int = 4, const
     candidate_widths: optional fixed widths to pad each sentence's candidate lists to (the
       first that holds the longest list), so that the compiled shape is one of a known few
       (the module docstring); without them, as few gathered rows as a cost model finds.
+    block: False returns at once a function that waits for the result and returns it, so
+      that the caller can work on the host while the device searches.
 
   Returns (numpy arrays; the call waits for the result):
     sequences [batch, beam_size, L] int32 target ids without BOS/EOS, PAD after the end
@@ -518,12 +520,12 @@ def beam_search(model: Transformer, params, inputs, *, beam_size: int = 4, const
   """
   return _beam_search(model, params, inputs, beam_size=beam_size, constraints=constraints,
                       max_len=max_len, length_penalty=length_penalty, scoring='candidates',
-                      candidate_widths=candidate_widths)
+                      candidate_widths=candidate_widths, block=block)
 
 
 def _beam_search(model: Transformer, params, inputs, *, beam_size: int = 4, constraints=None,
                  max_len: Optional[int] = None, length_penalty: float = 0.6,
-                 scoring: str = 'candidates', candidate_widths=None):
+                 scoring: str = 'candidates', candidate_widths=None, block: bool = True):
   """beam_search with the constrained step's scoring chosen: 'candidates' (beam_search's:
   only the constraint rows of the output projection, laid out as _layout_candidates chooses
   per call), 'candidates_rows' or 'candidates_packed' (that layout forced), or 'full' (the
@@ -538,12 +540,13 @@ def _beam_search(model: Transformer, params, inputs, *, beam_size: int = 4, cons
   options = (model.config, int(beam_size), max_len, constrained,
              'full' if scoring == 'full' or not constrained else 'candidates',
              float(length_penalty))
-  sequences, scores = _run_compiled('beam', _compiled(model, *options[1:]), options, params,
-                                    inputs, packed)
-  sequences, scores = np.asarray(sequences), np.asarray(scores)
-  if constrained:
-    sequences = sequences[..., :s]
-  return sequences, scores
+  on_device = _run_compiled('beam', _compiled(model, *options[1:]), options, params, inputs,
+                            packed)
+
+  def fetch():
+    sequences, scores = map(np.asarray, on_device)
+    return (sequences[..., :s] if constrained else sequences), scores
+  return fetch() if block else fetch
 
 
 def greedy_search(model: Transformer, params, inputs, *, constraints=None,
