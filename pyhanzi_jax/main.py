@@ -22,6 +22,7 @@ import errno
 import logging as logging_std
 import os
 import sys
+import threading
 
 from absl import app
 from absl import flags
@@ -71,11 +72,33 @@ class _QuietLibraries(logging_std.Filter):
     return True
 
 
+def quiet_thread_error(args) -> None:
+  """threading.excepthook: a background thread's exception as one log line, not a traceback.
+
+  orbax's async save threads can fail after the main thread has (a full disk: the event loop
+  they report to is already closed); the main thread's one-line error says what to do."""
+  if args.exc_type is SystemExit:
+    return
+  name = args.thread.name if args.thread is not None else '?'
+  detail = (str(args.exc_value).strip().splitlines() or [''])[0][:300]
+  logging.warning('background thread %s stopped: %s: %s', name, args.exc_type.__name__, detail)
+
+
+def quiet_unraisable(unraisable) -> None:
+  """sys.unraisablehook: an exception Python can only ignore (a coroutine of orbax's reading a
+  damaged checkpoint, collected after its error was handled) as one log line."""
+  detail = (str(unraisable.exc_value).strip().splitlines() or [''])[0][:300]
+  logging.warning('ignored (%s): %s: %s', unraisable.err_msg or 'Exception ignored',
+                  getattr(unraisable.exc_type, '__name__', '?'), detail)
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   logging.set_verbosity(logging.INFO)
   logging.get_absl_handler().addFilter(_QuietLibraries())
+  threading.excepthook = quiet_thread_error
+  sys.unraisablehook = quiet_unraisable
   run(_CONFIG.value, _WORKDIR.value)
 
 

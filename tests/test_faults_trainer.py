@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import jax
@@ -25,6 +26,7 @@ from configs import tiny
 from pyhanzi_jax import checkpoint as ckpt_lib
 from pyhanzi_jax import config_defaults
 from pyhanzi_jax import exit_codes
+from pyhanzi_jax import main as main_lib
 from pyhanzi_jax import metric_writers
 from pyhanzi_jax import model as model_lib
 from pyhanzi_jax import train
@@ -446,6 +448,36 @@ def _tmpfs(path, size):
                      capture_output=True, text=True)
   if r.returncode:
     pytest.skip(f'cannot mount a small tmpfs to fill here: {r.stderr.strip()}')
+
+
+def test_a_background_threads_error_is_one_log_line(capsys, caplog, monkeypatch):
+  """Was: on a full disk an orbax save thread failing after the main thread (its event loop
+  closed) printed 'Exception in thread ...' and a traceback beside the one-line error."""
+  monkeypatch.setattr(threading, 'excepthook', main_lib.quiet_thread_error)
+
+  def fail():
+    raise RuntimeError('Event loop is closed\nand more')
+
+  thread = threading.Thread(target=fail, name='Thread-6.orbax-checkpoint')
+  thread.start()
+  thread.join()
+  assert 'Traceback' not in capsys.readouterr().err
+  assert ('background thread Thread-6.orbax-checkpoint stopped: RuntimeError: Event loop is '
+          'closed') in caplog.text
+
+
+def test_an_unraisable_error_is_one_log_line(capsys, caplog, monkeypatch):
+  """Was: a coroutine of orbax's reading a damaged checkpoint, collected after the trainer had
+  set the checkpoint aside, printed 'Exception ignored in ...' and a traceback."""
+  monkeypatch.setattr(sys, 'unraisablehook', main_lib.quiet_unraisable)
+
+  class Reader:
+    def __del__(self):
+      raise RuntimeError('Encountered error while reading array index\nTensorStore ...')
+
+  Reader()  # Collected at once: its exception can only be reported, not raised.
+  assert 'Traceback' not in capsys.readouterr().err
+  assert 'RuntimeError: Encountered error while reading array index' in caplog.text
 
 
 @pytest.mark.faults
