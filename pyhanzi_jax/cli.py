@@ -156,6 +156,15 @@ def read_lines(stream: BinaryIO, limit: int = MAX_LINE_BYTES) -> Iterator[tuple[
 READ_CHUNK = 1 << 16
 
 
+def _readable(fd: int) -> bool:
+  """Whether a read of `fd` would not block (data or end of file there); False where that
+  cannot be told (a Windows pipe is not selectable)."""
+  try:
+    return bool(select.select([fd], [], [], 0)[0])
+  except (OSError, ValueError):
+    return False
+
+
 def _raw_reader(stream: BinaryIO):
   """(read(n) -> bytes, ready() -> whether a read would not block) for `stream`: its file
   descriptor, bypassing Python's buffer (whose readline would wait for a whole buffer or a line
@@ -166,12 +175,7 @@ def _raw_reader(stream: BinaryIO):
   except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError.
     fd = None
   if fd is not None:
-    def ready() -> bool:
-      try:
-        return bool(select.select([fd], [], [], 0)[0])
-      except (OSError, ValueError):  # Not selectable (a Windows pipe).
-        return False
-    return (lambda n: os.read(fd, n)), ready
+    return (lambda n: os.read(fd, n)), lambda: _readable(fd)
   read = getattr(stream, 'read1', None) or stream.read
   always = isinstance(stream, io.BytesIO)
   return read, lambda: always
@@ -285,9 +289,10 @@ def input_waiting(stream: BinaryIO) -> bool:
   """Whether `stream` can be read without blocking (lines or end of file already there): a pipe
   or file, not an input method that has yet to type. False where that cannot be told."""
   try:
-    return bool(select.select([stream], [], [], 0)[0])
-  except (OSError, ValueError, TypeError):  # Not a selectable file (Windows pipes, StringIO).
+    fd = stream.fileno()
+  except (AttributeError, OSError, ValueError):  # In memory (BytesIO): no file to ask.
     return False
+  return _readable(fd)
 
 
 # Lines of standard input converted together when that many are already waiting. One: with the

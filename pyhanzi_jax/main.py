@@ -53,6 +53,11 @@ def run(config, workdir: str):
   raise exit_codes.ConfigError(f"config.mode={mode!r}: must be 'prepare', 'train' or 'evaluate'")
 
 
+def _first_line(message) -> str:
+  """A message's first line, at most 300 characters: what one log line shows of it."""
+  return (str(message).strip().splitlines() or [''])[0][:300]
+
+
 class _QuietLibraries(logging_std.Filter):
   """Drops INFO chatter of orbax and jax (dozens of lines per checkpoint); keeps their warnings
   and errors, in one line each, since the error that stops the job is explained once, at the
@@ -67,7 +72,7 @@ class _QuietLibraries(logging_std.Filter):
       return True
     if record.levelno < logging_std.WARNING:
       return False
-    record.msg = (record.getMessage().strip().splitlines() or [''])[0][:300]
+    record.msg = _first_line(record.getMessage())
     record.args, record.exc_info, record.exc_text, record.stack_info = (), None, None, None
     return True
 
@@ -80,14 +85,14 @@ def quiet_thread_error(args) -> None:
   if args.exc_type is SystemExit:
     return
   name = args.thread.name if args.thread is not None else '?'
-  detail = (str(args.exc_value).strip().splitlines() or [''])[0][:300]
+  detail = _first_line(args.exc_value)
   logging.warning('background thread %s stopped: %s: %s', name, args.exc_type.__name__, detail)
 
 
 def quiet_unraisable(unraisable) -> None:
   """sys.unraisablehook: an exception Python can only ignore (a coroutine of orbax's reading a
   damaged checkpoint, collected after its error was handled) as one log line."""
-  detail = (str(unraisable.exc_value).strip().splitlines() or [''])[0][:300]
+  detail = _first_line(unraisable.exc_value)
   logging.warning('ignored (%s): %s: %s', unraisable.err_msg or 'Exception ignored',
                   getattr(unraisable.exc_type, '__name__', '?'), detail)
 
