@@ -16,7 +16,7 @@ from pyhanzi_jax import exit_codes
 def get_config():
   """The default ConfigDict; configs/*.py copy it and change what differs."""
   c = ml_collections.ConfigDict()
-  c.mode = 'train'            # 'train' (pretrain or fine-tune), 'evaluate', 'export'.
+  c.mode = 'train'            # 'train' (pretrain or fine-tune) or 'evaluate'; see main.main.
   c.seed = 0                  # Seeds parameter init, dropout and data order.
 
   c.data = ml_collections.ConfigDict()
