@@ -581,8 +581,9 @@ def to_keys(tokens: list[Token] | str) -> list[str]:
 # on (left ASCII, the '?' is a symbol it never saw there; measured: 你好马?).
 CHINESE_PUNCTUATION = {',': '，', '.': '。', '?': '？', '!': '！', ':': '：', ';': '；',
                        '(': '（', ')': '）', '~': '～'}
-# Those with one Chinese form whatever surrounds them; ',' and ':' stay ASCII between digits
-# (1,000 12:30), '.' after a digit (3.14, an enumeration's '1.').
+# Those with one Chinese form whatever surrounds them (data/prepare.py translates them character
+# by character); ',' and ':' stay ASCII between digits (1,000 12:30), '.' after a digit (3.14,
+# an enumeration's '1.').
 CONTEXT_FREE_PUNCTUATION = '!?;()~'
 
 

@@ -248,9 +248,20 @@ def test_coverage_cut_on_a_hand_example():
     ('他说"你好"', '他说“你好”'),
     ('真的吗。。。好吧...', '真的吗……好吧……'),
     ('\uf90a融', '金融'),                                             # Compatibility ideograph.
+    ('好!好?好;(好)~好,好:好.', '好！好？好；（好）～好，好：好。'),   # Every ASCII mark.
 ])
 def test_normalise(raw, want):
   assert prepare.normalise(raw) == want
+
+
+@pytest.mark.parametrize('mark', sorted(pinyin.CHINESE_PUNCTUATION))
+@pytest.mark.parametrize('before, after', [('ni', 'hao'), ('1', '2'), ('1', 'hao'), ('ni', '2')])
+def test_normalise_writes_ascii_punctuation_as_the_converter_reads_it(mark, before, after):
+  # The model is trained on prepare's text and fed the converter's keys: one set of rules.
+  hanzi = {'ni': '你', 'hao': '好'}
+  read = [t.key for t in pinyin.chinese_punctuation(pinyin.parse(before + mark + after))]
+  prepared = prepare.normalise(hanzi.get(before, before) + mark + hanzi.get(after, after))
+  assert prepared == ''.join(hanzi.get(k, k) for k in read)
 
 
 def test_split_sentences_keeps_closing_quotes():

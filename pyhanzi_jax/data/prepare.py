@@ -86,9 +86,11 @@ def _translation_table() -> dict[int, str]:
       '─': '—', '―': '—', '–': '—', '╱': '/', '∕': '/', '•': '·', '・': '·', '〖': '【',
       '〗': '】', '\u3000': ' ', '\xa0': ' ', '\u2002': ' ', '\u2003': ' ', '\t': ' ',
       '\u200b': '', '\ufeff': ''}.items()})
-  # ASCII punctuation that has one Chinese form whatever the context; composed into the table
-  # because str.translate makes a single pass ('！' -> '!' must not stop there).
-  chinese = {'!': '！', '?': '？', ';': '；', '(': '（', ')': '）', '~': '～'}
+  # ASCII punctuation that has one Chinese form whatever the context (the converter's rules,
+  # pinyin.CHINESE_PUNCTUATION, so the model is trained on what the converter gives it);
+  # composed into the table because str.translate makes a single pass ('！' -> '!' must not
+  # stop there).
+  chinese = {c: pinyin_lib.CHINESE_PUNCTUATION[c] for c in pinyin_lib.CONTEXT_FREE_PUNCTUATION}
   table = {k: chinese.get(v, v) for k, v in table.items()}
   table.update({ord(k): v for k, v in chinese.items()})
   # Compatibility ideographs (U+F900..FAFF, e.g. the HK texts' 金 and 行) look like the unified
@@ -101,6 +103,8 @@ def _translation_table() -> dict[int, str]:
 
 
 _TABLE = _translation_table()
+# The context-dependent ones, by pinyin.chinese_punctuation's rule: ',' and ':' stay ASCII between
+# two digits, '.' after one.
 _NOT_BETWEEN_DIGITS = {',': re.compile(r'(?<!\d),|,(?!\d)'), ':': re.compile(r'(?<!\d):|:(?!\d)')}
 _DOT_RUN = re.compile(r'\.{2,}|。{2,}')
 _LONE_DOT = re.compile(r'(?<!\d)\.')  # '1.' (a number or an enumeration) keeps its dot.
@@ -127,9 +131,9 @@ def normalise(line: str) -> str:
   """One line of raw text in the corpus's conventions (width, punctuation, no spaces)."""
   line = line.translate(_TABLE)
   line = _DOT_RUN.sub('……', line)
-  line = _LONE_DOT.sub('。', line)
-  line = _NOT_BETWEEN_DIGITS[','].sub('，', line)
-  line = _NOT_BETWEEN_DIGITS[':'].sub('：', line)
+  line = _LONE_DOT.sub(pinyin_lib.CHINESE_PUNCTUATION['.'], line)
+  for ascii_, pattern in _NOT_BETWEEN_DIGITS.items():
+    line = pattern.sub(pinyin_lib.CHINESE_PUNCTUATION[ascii_], line)
   line = _alternate(line, '"', '“', '”')
   line = _alternate(line, "'", '‘', '’')
   line = _SPACE.sub(' ', line).strip()
