@@ -19,6 +19,7 @@ from typing import Iterator
 
 import numpy as np
 
+from pyhanzi_jax import pinyin
 from pyhanzi_jax.data import vocab as vocab_lib
 
 
@@ -129,7 +130,6 @@ class AbbrevTable:
 
   @classmethod
   def from_vocab(cls, pinyin_vocab: vocab_lib.Vocab) -> 'AbbrevTable':
-    from pyhanzi_jax import pinyin  # pylint: disable=g-import-not-at-top
     syllables = set(pinyin.SYLLABLES)
     initial = np.arange(len(pinyin_vocab), dtype=np.int32)
     short = initial.copy()
