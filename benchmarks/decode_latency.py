@@ -11,7 +11,8 @@ for unconstrained search, constrained search scoring the whole vocabulary then m
 ('full'), and constrained search scoring only the candidates' rows of the output projection,
 laid out per sentence ('candidates_rows') or packed for the whole batch ('candidates_packed');
 'candidates', what `beam_search` does, picks one of the two per call.
-Candidate lists are random, ~22 per syllable on average and up to 150 (shared/DESIGN.md).
+Candidate lists are random, ~22 per syllable on average and up to 150, the order of the
+release's lists (common.random_batch).
 
   .venv/bin/python -m benchmarks.decode_latency            # the full table (5-10 minutes)
   .venv/bin/python -m benchmarks.decode_latency --quick    # 10 syllables, fewer repeats

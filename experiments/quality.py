@@ -215,6 +215,8 @@ def main(argv=None) -> int:
   unknown = set(peers) - set(PEERS)
   if unknown:
     ap.error(f'unknown peers {sorted(unknown)}; choose from {PEERS}')
+  # Where setup.sh builds the peers: $PEERS_HOME, whose default /tmp/peers is the harness's own
+  # (its README.md and setup.sh), not a path of this project.
   if peers and not os.access(os.path.join(os.environ.get('PEERS_HOME', '/tmp/peers'), 'bin',
                                           'libime_peer'), os.X_OK):
     ap.error(f'the peers are not built: run `bash {a.peers_dir}/setup.sh` first (or --peers "")')

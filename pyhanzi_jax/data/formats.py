@@ -9,9 +9,10 @@ that stood for words (%s, {0}, $1, <br>, `code`) cuts the text there, so no sent
 a word were missing. Cataclysm's dialogue tags (<npcname>, <swear>) are filled with words instead,
 because the sentences around them only make sense with one.
 
-Then every parser applies the same unit rule (/work/shared/DATA.md, "More registers"): the text
-is cut at 。！？；!? and line breaks, and a piece is kept when it has at least UNIT_MIN_CJK Chinese
-characters making up at least UNIT_MIN_SHARE of its visible characters. That drops the English
+Then every parser applies the same unit rule (docs/DATA_CARD.md, "Software, documentation and
+game text"): the text is cut at 。！？；!? and line breaks, and a piece is kept when it has at
+least UNIT_MIN_CJK Chinese characters making up at least UNIT_MIN_SHARE of its visible
+characters. That drops the English
 left untranslated, code and name lists. Inside a kept piece, each run of Latin letters (an
 option, a product name, a file name) becomes a line break: a person types the Chinese around it
 with pinyin and the Latin word directly, so the pieces between are what the converter sees.

