@@ -23,6 +23,7 @@ carries no control characters or terminal escapes (the parser drops them; JSON e
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import json
 import math
@@ -85,8 +86,9 @@ def _parser() -> argparse.ArgumentParser:
                   help='before reading standard input, compile everything lines of up to 16 '
                        'syllables use, so that no keystroke of an input method driving pyhanzi '
                        'waits for a compile (default: when no input is waiting yet)')
-  ap.add_argument('--beam', type=whole_number(1, bundle_lib.MAX_BEAM), default=4,
-                  help=f'beam size (1-{bundle_lib.MAX_BEAM}; at least --nbest up to that)')
+  ap.add_argument('--beam', type=whole_number(1, bundle_lib.MAX_BEAM), default=None,
+                  help=f"beam size (1-{bundle_lib.MAX_BEAM}; default: the bundle's; at least "
+                  "--nbest up to that)")
   ap.add_argument('--lm-weight', type=finite_arg, default=None,
                   help="weight of the bundle's word lexicon in re-ranking the beam (default: "
                   "the bundle's; 0: model scores only)")
@@ -341,17 +343,18 @@ def main(argv: Sequence[str] | None = None) -> int:
       return 2
   compile_cache.enable(args.compile_cache)
   try:
-    conv = convert.Converter(args.model,
-                             beam_size=min(max(args.beam, args.nbest), bundle_lib.MAX_BEAM),
-                             punctuation=args.punctuation, lm_weight=args.lm_weight,
-                             lexicon_paths=args.lexicon_paths, lexicon_edits=args.lexicon_edits,
-                             user_words=user_words)
+    conv = convert.Converter(args.model, beam_size=args.beam, punctuation=args.punctuation,
+                             lm_weight=args.lm_weight, lexicon_paths=args.lexicon_paths,
+                             lexicon_edits=args.lexicon_edits, user_words=user_words)
   except lexicon_lib.UserWordError as e:
     print(f'pyhanzi: --user-words {args.user_words}: {e}', file=sys.stderr)
     return 2
   except (errors.CheckpointError, OSError, ValueError) as e:
     print(f'pyhanzi: cannot load the model: {e}', file=sys.stderr)
     return 2
+  # At least --nbest beams, whichever beam (--beam's or the bundle's) is known only now.
+  beam = min(max(conv.settings.beam_size, args.nbest), bundle_lib.MAX_BEAM)
+  conv.settings = dataclasses.replace(conv.settings, beam_size=beam)
   if args.eval:
     try:
       report = evaluate.evaluate_tsv(conv, args.eval, [f.strip() for f in args.forms.split(',')],

@@ -150,6 +150,26 @@ def test_cli_counts_out_of_range_are_clear_errors(flag, value, capsys, tmp_path)
   assert f'argument {flag}: expected a' in err and 'Traceback' not in err
 
 
+@pytest.fixture(scope='module')
+def beam2_model(untrained_bundle):
+  return untrained_bundle('beam2', settings=bundle_lib.ConversionSettings(beam_size=2))
+
+
+@pytest.mark.parametrize('argv, beam', [([], 2), (['--nbest', '3'], 3), (['--beam', '5'], 5)])
+def test_cli_beam_is_the_bundle_s_unless_given(beam2_model, monkeypatch, capsys, argv, beam):
+  # The bundle's settings.beam_size applies; --beam overrides it; either widens to --nbest.
+  used = []
+
+  class Spy(convert.Converter):
+    def convert_lines(self, texts, k=1):
+      used.append(self.settings.beam_size)
+      return super().convert_lines(texts, k)
+
+  monkeypatch.setattr(convert, 'Converter', Spy)
+  assert cli.main(['--model', beam2_model, *argv, 'ni hao']) == 0
+  assert used == [beam]
+
+
 # --- Long lines --------------------------------------------------------------------------------
 
 def test_a_long_line_is_decoded_in_bounded_batches(conv, monkeypatch):
