@@ -39,6 +39,29 @@ def sample_key(set_name: str) -> str:
   return f'{set_name}/test.tsv'
 
 
+# quality.py's sample sizes whose lines dev_rows never uses: the documented run's and its default.
+QUALITY_LINES = (200, 500)
+
+
+def dev_rows(data: str, corpus: str, lines: int, offset: int) -> list:
+  """`lines` held-out (pinyin, hanzi) rows of `corpus` after skipping `offset`: its validation
+  split in file order, or for a set with only a test file, a seeded shuffle of the test lines
+  whose text is none of quality.py's sampled lines'."""
+  # Imported here: the library's evaluate brings jax (~1.3 s, 170 MB), which the experiments
+  # that only read results (curve, quality_summary, adapt_grid) never need.
+  from pyhanzi_jax import evaluate  # pylint: disable=g-import-not-at-top
+  valid = os.path.join(data, corpus, 'valid.tsv')
+  if os.path.isfile(valid):
+    return evaluate.read_tsv(valid)[offset:offset + lines]
+  rows = evaluate.read_tsv(os.path.join(data, corpus, 'test.tsv'))
+  # quality.py's lines, by their texts: the file repeats some lines.
+  key = sample_key(corpus)
+  tested = {rows[i][1] for n in QUALITY_LINES for i in sample_indices(len(rows), n, key)}
+  held = [i for i, (_, hanzi) in enumerate(rows) if hanzi not in tested]
+  random.Random(f'dev:{corpus}').shuffle(held)
+  return [rows[i] for i in held[offset:offset + lines]]
+
+
 def read_results(run: str) -> dict:
   """results.json of a quality.py --out directory."""
   with open(os.path.join(run, 'results.json'), encoding='utf-8') as f:

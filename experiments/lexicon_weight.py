@@ -13,42 +13,20 @@ pyhanzi_jax.release ...` puts one in). docs/QUALITY.md records the run that chos
 Corpora with a validation split (general, domain, the newer registers) read it (valid.tsv).
 The test-only sets (the out-of-source dev_tech, dev_dialogue, dev_narrative, and HSK and CUV)
 give a fixed random sample of the test file's lines that experiments/quality.py does not test
-on (dev_rows): held out from the quality report, so a choice made here is not made on the lines
-it is reported on. Choose on the out-of-source sets (common.OUT_OF_SOURCE_SETS; the row `mean
-(out of source)` averages those given) with the in-source ones beside them:
+on (common.dev_rows): held out from the quality report, so a choice made here is not made on the
+lines it is reported on. Choose on the out-of-source sets (common.OUT_OF_SOURCE_SETS; the row
+`mean (out of source)` averages those given) with the in-source ones beside them:
 
   python -m experiments.lexicon_weight --offset 0 --lines 500 \
       --corpora dev_tech,dev_dialogue,dev_narrative,hsk,cuv,general,domain
 """
 import argparse
 import itertools
-import os
-import random
 import time
 
 from experiments import common
 from pyhanzi_jax import convert
 from pyhanzi_jax import evaluate
-
-# quality.py's sample sizes whose lines dev_rows never uses: the documented run's and its default.
-QUALITY_LINES = (200, 500)
-
-
-def dev_rows(data: str, corpus: str, lines: int, offset: int) -> list:
-  """`lines` held-out (pinyin, hanzi) rows of `corpus` after skipping `offset`: its validation
-  split in file order, or for a set with only a test file, a seeded shuffle of the test lines
-  whose text is none of quality.py's sampled lines'."""
-  valid = os.path.join(data, corpus, 'valid.tsv')
-  if os.path.isfile(valid):
-    return evaluate.read_tsv(valid)[offset:offset + lines]
-  rows = evaluate.read_tsv(os.path.join(data, corpus, 'test.tsv'))
-  # quality.py's lines, by their texts: the file repeats some lines.
-  key = common.sample_key(corpus)
-  tested = {rows[i][1] for n in QUALITY_LINES for i in common.sample_indices(len(rows), n, key)}
-  held = [i for i, (_, hanzi) in enumerate(rows) if hanzi not in tested]
-  random.Random(f'dev:{corpus}').shuffle(held)
-  return [rows[i] for i in held[offset:offset + lines]]
-
 
 def main(argv=None):
   ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -82,7 +60,7 @@ def main(argv=None):
       header = False
     out_of_source = []  # Per weight, the (char, sent) of each out-of-source corpus.
     for corpus in args.corpora.split(','):
-      rows = dev_rows(args.data, corpus, args.lines, args.offset)
+      rows = common.dev_rows(args.data, corpus, args.lines, args.offset)
       t = time.perf_counter()
       nbest = conv.candidates_batch([evaluate.input_form(py, args.form) for py, _ in rows],
                                     conv.settings.beam_size + paths + edits)

@@ -17,7 +17,7 @@ climb for that line.
 The beam is searched once per batch; every weight climbs from the same first round. Prints,
 per corpus and weight, char / sentence accuracy after each round (round 1 is the converter's
 own answer at that weight), and the mean over the out-of-source sets given
-(common.OUT_OF_SOURCE_SETS). Lines are lexicon_weight.dev_rows': held out from the quality
+(common.OUT_OF_SOURCE_SETS). Lines are common.dev_rows': held out from the quality
 report's sample (test-only sets) or validation lines.
 """
 from __future__ import annotations
@@ -27,7 +27,6 @@ import dataclasses
 import time
 
 from experiments import common
-from experiments import lexicon_weight
 from pyhanzi_jax import convert
 from pyhanzi_jax import decode as decode_lib
 from pyhanzi_jax import evaluate
@@ -126,7 +125,7 @@ def main(argv=None):
         + ' |\n|---|---:|---:|' + '---:|' * args.rounds)
   out_of_source = {w: [] for w in weights}
   for corpus in args.corpora.split(','):
-    rows = lexicon_weight.dev_rows(args.data, corpus, args.lines, args.offset)
+    rows = common.dev_rows(args.data, corpus, args.lines, args.offset)
     texts = [evaluate.input_form(py, 'spaced') for py, _ in rows]
     t = time.perf_counter()
     conv.candidates_batch(texts, 1)

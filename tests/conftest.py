@@ -35,3 +35,19 @@ def untrained_bundle(tmp_path_factory):
     kwargs = {'max_len': 64, 'dtype': 'float32', 'provenance': {'from': 'a test'}, **kwargs}
     return bundle_lib.export_bundle(out, params, config, pinyin_vocab, hanzi_vocab, **kwargs)
   return export
+
+
+@pytest.fixture(scope='module')
+def served():
+  """`pyhanzi serve` with the release model on a free port (a server.ServerProcess: `.url`), one
+  per test module; skips when the release model is absent."""
+  from pyhanzi_jax import bundle as bundle_lib  # pylint: disable=g-import-not-at-top
+  from pyhanzi_jax import server  # pylint: disable=g-import-not-at-top
+
+  try:
+    bundle_lib.default_model_path()
+  except bundle_lib.BundleError as e:
+    pytest.skip(str(e))
+  with server.ServerProcess(['--port', '0', '--warmup-syllables', '0', '--timeout', '300'],
+                            timeout_s=300) as proc:
+    yield proc

@@ -18,9 +18,6 @@ import urllib.request
 
 import pytest
 
-from pyhanzi_jax import bundle as bundle_lib
-from pyhanzi_jax import server
-
 CHROMIUM = shutil.which('chromium') or '/usr/bin/chromium'
 CHROMEDRIVER = shutil.which('chromedriver') or '/usr/bin/chromedriver'
 # Without the networking flags Chromium keeps calling home, which floods a closed network.
@@ -86,17 +83,6 @@ class WebDriver:
   def quit(self):
     with contextlib.suppress(Exception):
       self._call('DELETE', '')
-
-
-@pytest.fixture(scope='module')
-def served():
-  try:
-    bundle_lib.default_model_path()
-  except bundle_lib.BundleError as e:
-    pytest.skip(str(e))
-  with server.ServerProcess(['--port', '0', '--warmup-syllables', '0', '--timeout', '300'],
-                            timeout_s=300) as proc:
-    yield proc
 
 
 @pytest.fixture(scope='module')

@@ -18,9 +18,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from pyhanzi_jax import bundle as bundle_lib
-from pyhanzi_jax import server
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 PLUGIN_DIR = os.path.join(os.path.dirname(HERE), 'pyhanzi_jax', 'rime')
 SHARED_DIR = '/usr/share/rime-data'
@@ -112,19 +109,14 @@ def rime_own(harness, tmp_path_factory):
 
 
 @pytest.fixture(scope='module')
-def served():
-  try:
-    bundle_lib.default_model_path()
-  except bundle_lib.BundleError as e:
-    pytest.skip(str(e))
-  with server.ServerProcess(['--port', '0', '--warmup-syllables', '0', '--timeout', '300'],
-                            timeout_s=300) as proc:
-    # The first conversion of an input's shape compiles; do it before the timed typing.
-    req = urllib.request.Request(proc.url + 'convert', json.dumps({'input': KEYS}).encode(),
-                                 {'Content-Type': 'application/json'})
-    with urllib.request.urlopen(req, timeout=300) as resp:
-      assert json.loads(resp.read())['candidates'][0]['text'] == '你好世界'
-    yield proc
+def served(served):  # pylint: disable=redefined-outer-name
+  """conftest's server, with KEYS converted once: the first conversion of an input's shape
+  compiles, which must happen before the timed typing."""
+  req = urllib.request.Request(served.url + 'convert', json.dumps({'input': KEYS}).encode(),
+                               {'Content-Type': 'application/json'})
+  with urllib.request.urlopen(req, timeout=300) as resp:
+    assert json.loads(resp.read())['candidates'][0]['text'] == '你好世界'
+  return served
 
 
 def _port(proc) -> int:
