@@ -16,7 +16,11 @@ from pyhanzi_jax.data import vocab as vocab_lib
 
 
 def _round_up(k: int) -> int:
-  """Candidate widths are bucketed (powers of two, at least 8) so decoding compiles rarely."""
+  """Candidate widths are bucketed (powers of two, at least 8) so decoding compiles rarely.
+
+  Coarser than decode._candidate_bucket's two steps per octave: these are a table's one or two
+  fixed widths, rounded once (the release's 110 gives 128 under either rule).
+  """
   return max(8, 1 << (int(k) - 1).bit_length())
 
 

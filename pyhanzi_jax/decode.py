@@ -169,7 +169,9 @@ def search(step_fn: StepFn, cache, *, batch_size: int, beam_size: int, num_steps
   return sequences, scores
 
 
-def _bucket(n: int, multiple: int) -> int:
+def round_up(n: int, multiple: int) -> int:
+  """n rounded up to a multiple of `multiple` (at least one): a padded length, so that varying
+  sizes share few compiled shapes."""
   return max(multiple, -(-n // multiple) * multiple)
 
 
@@ -185,12 +187,16 @@ def _fixed_width(n: int, widths) -> int:
 def _candidate_bucket(n: int) -> int:
   """Rounds up to 2 steps per octave (8, 12, 16, 24, 32, 48, ..., 128, 192, 256, 384, ...).
 
+  Finer than candidates.py's powers of two, which round a table's fixed widths once: here the
+  width follows each call's lists (a group's concatenated, up to thousands), where a power of two
+  could double the multiply-adds.
+
   At most 50% padding, and few compiled shapes however the counts vary (each new one costs a
   compilation, ~1 s for the default model).
   """
   n = max(int(n), MIN_CANDIDATES)
   step = 1 << max(0, n.bit_length() - 2)
-  return _bucket(n, step)
+  return round_up(n, step)
 
 
 # _beam_search's `scoring` -> how _layout_candidates lays the candidates out.
@@ -472,7 +478,7 @@ def _prepare(model: Transformer, inputs, constraints, max_len, beam_size=1, layo
   if s > limit:
     raise ValueError(f'inputs of length {s} exceed what the model decodes in one piece '
                      f'({limit}); split them first')
-  s_pad = min(_bucket(s, LENGTH_BUCKET), limit)
+  s_pad = min(round_up(s, LENGTH_BUCKET), limit)
   padded = np.zeros((b, s_pad), np.int32)  # PAD = 0
   padded[:, :s] = inputs
   if max_len is None:
@@ -618,7 +624,7 @@ def score_sequences(model: Transformer, params, inputs, sequences, *, constraint
     raise ValueError(f'sequences of length {length} exceed what the model decodes in one piece')
   # Few compiled shapes for varying counts, without scoring many padding rows: the converter
   # asked for 12 (8 paths + 4 edits) in one release, which a power of two padded to 16.
-  n_pad = _bucket(n, 4)
+  n_pad = round_up(n, 4)
   steps = max_len + 1
   targets = np.zeros((b, n_pad, steps), np.int32)
   targets[:, :n, :length] = sequences
@@ -643,4 +649,4 @@ def score_sequences(model: Transformer, params, inputs, sequences, *, constraint
 
 
 __all__ = ['search', 'beam_search', 'greedy_search', 'score_sequences', 'brevity_penalty',
-           'TRACE_COUNT', 'LENGTH_BUCKET']
+           'round_up', 'TRACE_COUNT', 'LENGTH_BUCKET']

@@ -28,10 +28,6 @@ from pyhanzi_jax.data import pipeline
 from pyhanzi_jax.data import vocab as vocab_lib
 
 
-def bucket_length(n: int, step: int = 8) -> int:
-  return -(-n // step) * step
-
-
 def score_predictions(predictions: list[list[int]], targets: list[list[int]],
                       is_char: list[np.ndarray]) -> dict[str, float]:
   """Position-wise character accuracy over `is_char` positions, and exact-match accuracy."""
@@ -54,7 +50,7 @@ def decoded_accuracy(model, params, split: pipeline.Split, pinyin_vocab: vocab_l
   table = table or candidates_lib.CandidateTable(pinyin_vocab, hanzi_vocab)
   keep = np.flatnonzero(split.lengths + 1 <= max_len)[:max_sentences]
   is_syllable = np.asarray([t in _abbrev_or_syllable() for t in pinyin_vocab.tokens])
-  length = bucket_length(max_len)  # One shape for every batch: one compilation in all.
+  length = decode_lib.round_up(max_len, 8)  # One shape for every batch: one compilation in all.
   preds, tgts, masks = [], [], []
   for start in range(0, len(keep), batch_size):
     idx = keep[start:start + batch_size]
