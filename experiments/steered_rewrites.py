@@ -36,7 +36,7 @@ class SteeredConverter(convert.Converter):
   """A Converter whose decoding also climbs the fused score; `answers[w][r][keys]` is the
   best text after round r (0-based) at weight w for the input whose syllable keys are `keys`.
 
-  Reaches into the Converter's private steps (_inputs, _add_proposals, _text): an experiment
+  Reaches into the Converter's private steps (_add_proposals, _text, _rank): an experiment
   pinned to this version of convert.py, not an API.
   """
 
@@ -58,7 +58,7 @@ class SteeredConverter(convert.Converter):
     return sorted(found, key=lambda ids: -score[ids])
 
   def _decode_group(self, group, beam):
-    src, rows = self._inputs(group)
+    src, rows = self.table.inputs(group, next(b for b in convert.BATCH_SIZES if b >= len(group)))
     constraints = self.table.for_rows(rows)
     seqs, scores = decode_lib.beam_search(self.model, self.params, src, beam_size=beam,
                                           constraints=constraints)

@@ -88,6 +88,22 @@ class CandidateTable:
     """The first of `widths` that holds n candidates (n itself past them)."""
     return next((w for w in self.widths if n <= w), int(n))
 
+  def inputs(self, pieces: list[list[pinyin.Token]], batch: int
+             ) -> tuple[np.ndarray, list[list[list[int]]]]:
+    """What the decoder is given for parsed `pieces`, padded to `batch` rows: source ids
+    [batch, length] (EOS-terminated; rows past the pieces only EOS) and each position's allowed
+    hanzi ids (the last position only EOS, then PAD; for_rows lays them out)."""
+    length = max(len(p) for p in pieces) + 1
+    src = np.zeros((batch, length), np.int32)
+    rows = []
+    for r in range(batch):
+      toks = pieces[r] if r < len(pieces) else []
+      ids = [self.pinyin_vocab.id(t.key) for t in toks] + [vocab_lib.EOS]
+      src[r, :len(ids)] = ids
+      row = [self.ids_for_token(t) for t in toks] + [[vocab_lib.EOS]]
+      rows.append(row + [[vocab_lib.PAD]] * (length - len(row)))
+    return src, rows
+
   def for_rows(self, rows: list[list[list[int]]]) -> np.ndarray:
     """Explicit candidate lists ([B][S][ids]) -> [B, S, K] (-1 padded), e.g. tone-filtered; K
     the first of `widths` that holds the longest list."""

@@ -7,21 +7,23 @@ r"""The `Converter`: pinyin in, characters out (the `pyhanzi` command is cli.py)
   >>> conv.convert_lines(['ni hao', 'iphone'])   # one LineResult per line, errors included
 
 A line goes parse → pieces → decode → propose → re-rank → render:
-- parse: pinyin.parse reads every input form (spaced, run-together, tone digits, initials,
-  mixes); ASCII punctuation is keyed as the full-width form the model was trained on; Latin
-  words, URLs and `quoted` text are kept as typed (pinyin.parse's keep_latin), and so is a
-  syllable no character of the vocabulary reads (`hm`), while a line with nothing to convert
+- parse (parse_line): pinyin.parse reads every input form (spaced, run-together, tone digits,
+  initials, mixes); ASCII punctuation is keyed as the full-width form the model was trained on;
+  Latin words, URLs and `quoted` text are kept as typed (pinyin.parse's keep_latin), and so is
+  a syllable no character of the vocabulary reads (`hm`), while a line with nothing to convert
   is a ConversionError;
 - pieces: a line longer than the model's window is cut after punctuation, and a piece still too
-  long is decoded in overlapping windows, each position taken from the window where it sits
-  farthest from an edge; such a line's pieces are decoded LONG_LINE_BATCH at a time, so the
-  longest line (pinyin.MAX_INPUT_CHARS) needs no more memory than a batch of 8;
-- decode: pieces are batched (BATCH_SIZES) and decoded by a pinyin-constrained beam search
-  (decode.py), so the output has one character per syllable, each readable as its syllable;
-- propose: the bundle's word list adds sentences of its own (lexicon.propose), which the model
-  scores in one teacher-forced pass;
+  long is decoded in overlapping windows (decode_in_windows), each position taken from the
+  window where it sits farthest from an edge; such a line's pieces are decoded LONG_LINE_BATCH
+  at a time, so the longest line (pinyin.MAX_INPUT_CHARS) needs no more memory than a batch
+  of 8;
+- decode: pieces are batched (BATCH_SIZES; candidates.CandidateTable.inputs gives the source ids
+  and constraint rows) and decoded by a pinyin-constrained beam search (decode.py), so the
+  output has one character per syllable, each readable as its syllable;
+- propose: the bundle's word list adds sentences of its own (lexicon.lattice_paths and
+  lexicon.unseen_proposals), which the model scores in one teacher-forced pass;
 - re-rank: model log-probability + lm_weight x word log-probability (+ user-word bonus);
-- render: passthrough symbols as typed or in their Chinese form (`punctuation`); what the
+- render (render): passthrough symbols as typed or in their Chinese form (`punctuation`); what the
   model cannot write (UNK: Latin words, unknown symbols, syllables without characters) as typed.
 """
 from __future__ import annotations
@@ -29,7 +31,7 @@ from __future__ import annotations
 import dataclasses
 import operator
 import time
-from typing import Sequence
+from typing import Callable, Iterator, Sequence
 
 import jax
 import numpy as np
@@ -40,7 +42,7 @@ from pyhanzi_jax import decode as decode_lib
 from pyhanzi_jax import lexicon as lexicon_lib
 from pyhanzi_jax import model as model_lib
 from pyhanzi_jax import pinyin
-from pyhanzi_jax.data.vocab import EOS, PAD, UNK
+from pyhanzi_jax.data.vocab import UNK
 
 BATCH_SIZES = (1, 8, 64)     # Batch sizes decoding compiles for.
 # Pieces of a line longer than the window are decoded this many at a time, not 64: a 2,000-
@@ -102,45 +104,25 @@ class Converter:
     ValueError for a setting out of range (bundle.ConversionSettings says which), a
     bundle.BundleError for a model that cannot be used.
     """
-    if punctuation not in PUNCTUATION_MODES:
-      raise ValueError(f'punctuation must be one of {PUNCTUATION_MODES}, got {punctuation!r}')
-    if compute_dtype is not None:
-      try:
-        if np.dtype(compute_dtype).kind != 'f':
-          raise TypeError
-      except TypeError:
-        raise ValueError(f'compute_dtype must be a float dtype such as float32 or bfloat16, '
-                         f'got {compute_dtype!r}') from None
+    _check_options(punctuation, compute_dtype)
     self.punctuation = punctuation
-    self.bundle = bundle = bundle_lib.load_model(model_path or bundle_lib.default_model_path())
-    if compute_dtype:
-      bundle.model_config = dataclasses.replace(bundle.model_config, dtype=compute_dtype)
-    self.model = model_lib.Transformer(bundle.model_config)
-    self.params = jax.device_put(bundle.params)
-    bundle.params = self.params  # One copy, the device's (~10 MB less resident on CPU).
-    self.pinyin_vocab, self.hanzi_vocab = bundle.pinyin_vocab, bundle.hanzi_vocab
+    self.bundle, self.model, self.params = _load(model_path, compute_dtype)
+    self.pinyin_vocab, self.hanzi_vocab = self.bundle.pinyin_vocab, self.bundle.hanzi_vocab
     self.table = candidates_lib.CandidateTable(self.pinyin_vocab, self.hanzi_vocab)
-    settings = bundle.settings
-    if user_words is not None and bundle.lexicon is None:  # User words need the proposals.
-      settings = dataclasses.replace(settings, lexicon_paths=lexicon_lib.DEFAULT_PATHS,
-                                     lexicon_edits=lexicon_lib.DEFAULT_EDITS)
-    given = dict(beam_size=beam_size, lm_weight=lm_weight, lexicon_paths=lexicon_paths,
-                 lexicon_edits=lexicon_edits, user_bonus=user_bonus)
-    self.settings = dataclasses.replace(settings,
-                                        **{k: v for k, v in given.items() if v is not None})
-    self.lexicon = bundle.lexicon
+    self.settings = _settings(self.bundle, user_words, beam_size=beam_size, lm_weight=lm_weight,
+                              lexicon_paths=lexicon_paths, lexicon_edits=lexicon_edits,
+                              user_bonus=user_bonus)
+    self.lexicon = self.bundle.lexicon
     if user_words is not None:
-      readings = lexicon_lib.user_word_readings(user_words, self.hanzi_vocab.index,
-                                                self.table.ids_for_key)
-      if readings:
-        base = self.lexicon or lexicon_lib.WordLM({w: 1 for w in readings})
-        self.lexicon = base.with_words(readings, self.settings.user_bonus)
+      self.lexicon = lexicon_lib.with_user_words(
+          self.lexicon, user_words, self.hanzi_vocab.index, self.table.ids_for_key,
+          self.settings.user_bonus)
     # Most candidates the word list adds per sentence; has_readings indexes its readings now,
     # not on the first line.
     n = self.settings.lexicon_paths + self.settings.lexicon_edits
     self.proposals = n if n and self.lexicon is not None and self.lexicon.has_readings else 0
     # Longest piece decoded at once: what training saw, within the model's position table.
-    self.window = max(8, min(bundle.max_len - 1, bundle.model_config.max_len - 2))
+    self.window = max(8, min(self.bundle.max_len - 1, self.bundle.model_config.max_len - 2))
 
   def convert(self, text: str) -> str:
     """The best conversion; ConversionError for text that cannot be converted."""
@@ -169,6 +151,21 @@ class Converter:
     `pyhanzi` command prints per line). Good lines are decoded together; no ConversionError."""
     return [LineResult([], str(r)) if isinstance(r, ConversionError) else LineResult(r)
             for r in self._convert(texts, k)]
+
+  def warmup(self, max_syllables: int = 16, k: int = 1,
+             batch_sizes: Sequence[int] = (1,)) -> float:
+    """Compiles every program that lines of up to `max_syllables` tokens use when converted
+    `k` best at a time, `batch_sizes` lines per call; seconds.
+
+    One program per batch of warmup_groups for the beam search, and as many for the model's
+    scoring of the word list's proposals; afterwards such lines compile nothing, whatever their
+    candidates, so typing does not stall (tests/test_convert.py counts the compilations).
+    """
+    t0 = time.perf_counter()
+    max_syllables = max(1, min(int(max_syllables), self.window))
+    for group in warmup_groups(self.table, max_syllables, batch_sizes):
+      self._decode_group(group, self._beam(k), warm=True)
+    return time.perf_counter() - t0
 
   def _beam(self, k: int) -> int:
     """The beam for k candidates: the settings', wider only for a large k."""
@@ -201,66 +198,12 @@ class Converter:
       pieces = [lines[jobs[j][0]][0][jobs[j][1]:jobs[j][2]] for j in group]
       for j, res in zip(group, self._decode_pieces(pieces, beam, batch)):
         results[j] = res
-    per_line: list = [line if isinstance(line, ConversionError) else [] for line in lines]
-    for (i, _, _), res in zip(jobs, results):
-      per_line[i].append(res)
-    return [pieces if isinstance(pieces, ConversionError) else
-            pieces[0][:k] if len(pieces) == 1 else
-            [(''.join(p[0][0] for p in pieces), float(sum(p[0][1] for p in pieces)))]
-            for pieces in per_line]
-
-  def warmup(self, max_syllables: int = 16, k: int = 1,
-             batch_sizes: Sequence[int] = (1,)) -> float:
-    """Compiles every program that lines of up to `max_syllables` tokens use when converted
-    `k` best at a time, `batch_sizes` lines per call; seconds.
-
-    One program per (batch class, source-length bucket, candidate width of the table's
-    `widths`) for the beam search, and as many for the model's scoring of the word list's
-    proposals; afterwards such lines compile nothing, whatever their candidates (a line of
-    full syllables is as wide as `yi`, a line ending in an abbreviation as `y`), so typing
-    does not stall (tests/test_convert.py counts the compilations).
-    """
-    t0 = time.perf_counter()
-    counts = {key: len(self.table.ids_for_key(key)) for key in self.pinyin_vocab.tokens
-              if key in pinyin.SYLLABLES or key in pinyin.INITIAL_KEYS}
-    widest = {}  # width -> the key with the most candidates in it.
-    for key in sorted(counts, key=counts.get, reverse=True):
-      widest.setdefault(self.table.width(counts[key]), key)
-    narrowest = min(widest.values(), key=counts.get)
-    beam = self._beam(k)
-    step = decode_lib.LENGTH_BUCKET
-    max_syllables = max(1, min(int(max_syllables), self.window))
-    lengths = sorted({min(n, max_syllables) for n in range(step - 1, max_syllables + step, step)})
-    for batch in sorted({next((b for b in BATCH_SIZES if b >= n), BATCH_SIZES[-1])
-                         for n in batch_sizes}):
-      for n in lengths:
-        for key in widest.values():
-          keys = [narrowest] * (n - 1) + [key]
-          toks = [pinyin.Token(x.rstrip('*'), x, pinyin.INITIAL if x.endswith('*')
-                               else pinyin.SYLLABLE, 0, 0) for x in keys]
-          self._decode_group([toks] * batch, beam, warm=True)
-    return time.perf_counter() - t0
+    return _line_results(lines, [i for i, _, _ in jobs], results, k)
 
   # --- parse, pieces ----------------------------------------------------------------------
 
   def _parse(self, text: str) -> tuple[list[pinyin.Token], list[tuple[int, int]]]:
-    try:
-      tokens = pinyin.parse(text, keep_latin=True)
-    except pinyin.PinyinError as e:
-      raise ConversionError(str(e)) from None
-    if not tokens:
-      raise ConversionError('empty input: type pinyin such as "ni hao" or "nh"')
-    # A syllable no character of the vocabulary reads is kept as typed (UNK, like a Latin
-    # word); a line of nothing but such syllables and symbols has nothing to convert.
-    letters = [t for t in tokens if t.kind != pinyin.PASSTHROUGH]
-    if letters and all(self.table.ids_for_token(t) == [UNK] for t in letters):
-      t = letters[0]
-      raise ConversionError(
-          f'no character the model knows is read {t.key!r} ({t.text!r} at position {t.start}); '
-          'inside a line such a syllable is kept as typed, but this line has nothing else to '
-          'convert: type another reading of the character you mean')
-    tokens = pinyin.chinese_punctuation(tokens)
-    return tokens, split_pieces(tokens, self.window)
+    return parse_line(text, self.table, self.window)
 
   def _decode_pieces(self, pieces: list[list], beam: int,
                      batch: int = BATCH_SIZES[-1]) -> list[list[tuple[str, float]]]:
@@ -270,33 +213,21 @@ class Converter:
     short = sorted((i for i, p in enumerate(pieces) if len(p) <= self.window),
                    key=lambda i: len(pieces[i]))
     for i, p in enumerate(pieces):
-      if len(p) > self.window:
-        results[i] = [self._decode_windows(p, beam)]
+      if len(p) > self.window:  # Each window's best, a long line's batch at a time.
+        results[i] = [decode_in_windows(p, self.window, lambda ws: [
+            r[0] for r in self._decode_pieces(ws, beam, LONG_LINE_BATCH)])]
     for start in range(0, len(short), batch):
       group = short[start:start + batch]
       for i, res in zip(group, self._decode_group([pieces[i] for i in group], beam)):
         results[i] = res
     return results
 
-  def _decode_windows(self, toks: list, beam: int) -> tuple[str, float]:
-    w = self.window
-    starts = list(range(0, len(toks) - w, w - WINDOW_OVERLAP)) + [len(toks) - w]
-    best = [r[0] for r in self._decode_pieces([toks[s:s + w] for s in starts], beam,
-                                              LONG_LINE_BATCH)]
-    chars = []
-    for pos in range(len(toks)):
-      # The window in which `pos` is farthest from an edge sees the most context around it.
-      j = max(range(len(starts)), key=lambda j: min(pos - starts[j], starts[j] + w - 1 - pos)
-              if starts[j] <= pos < starts[j] + w else -1)
-      chars.append(best[j][0][pos - starts[j]])
-    return ''.join(chars), sum(score for _, score in best)
-
   # --- decode, propose, re-rank, render -----------------------------------------------------
 
   def _decode_group(self, group: list[list], beam: int,
                     warm: bool = False) -> list[list[tuple[str, float]]]:
     """warm: score the proposals even if there are none new (warmup compiles the scorer)."""
-    src, rows = self._inputs(group)
+    src, rows = self.table.inputs(group, next(b for b in BATCH_SIZES if b >= len(group)))
     constraints = self.table.for_rows(rows)
     # max_len None: the source bucket fixes the compiled shape, not each exact length; the
     # table's fixed widths the candidates' (not their counts).
@@ -313,58 +244,23 @@ class Converter:
     return [self._rank(toks, found) for toks, found in zip(group, hyps)]
 
   def _lattice_paths(self, group, rows) -> list[tuple[list, list, list[str]]]:
-    """(keys, options, the word list's best lattice sentences) of each sentence: what
-    lexicon.propose gives without the beam's best (no rewrites)."""
-    out = []
-    for toks, row in zip(group, rows):
-      keys, options = lexicon_lib.lattice_inputs(toks, row, self.hanzi_vocab.tokens)
-      out.append((keys, options, lexicon_lib.propose(
-          self.lexicon, keys, options, None, self.settings.lexicon_paths, 0)))
-    return out
-
-  def _inputs(self, group: list[list]) -> tuple[np.ndarray, list[list[list[int]]]]:
-    """Source ids [batch, length] (batch from BATCH_SIZES, EOS-terminated) and each position's
-    allowed hanzi ids (the last position only EOS, then PAD)."""
-    batch = next(b for b in BATCH_SIZES if b >= len(group))
-    length = max(len(p) for p in group) + 1
-    src = np.zeros((batch, length), np.int32)
-    rows = []
-    for r in range(batch):
-      toks = group[r] if r < len(group) else []
-      ids = [self.pinyin_vocab.id(t.key) for t in toks] + [EOS]
-      src[r, :len(ids)] = ids
-      row = [self.table.ids_for_token(t) for t in toks] + [[EOS]]
-      rows.append(row + [[PAD]] * (length - len(row)))
-    return src, rows
+    return lexicon_lib.lattice_paths(self.lexicon, group, rows, self.hanzi_vocab.tokens,
+                                     self.settings.lexicon_paths)
 
   def _add_proposals(self, group, rows, src, constraints, hyps, warm: bool = False,
                      lattices=None) -> None:
-    """Adds the word list's candidates that the beam did not find (lexicon.propose's: the
-    lattice's sentences, `lattices` if already found, then the rewrites of the beam's best),
-    scored in one pass."""
-    extra = []
+    """Adds the word list's candidates that the beam did not find (lexicon.unseen_proposals:
+    the lattice's sentences, `lattices` if already found, then the rewrites of the beam's
+    best), scored by the model in one pass."""
     lattices = self._lattice_paths(group, rows) if lattices is None else lattices
-    for row, found, (keys, options, paths) in zip(rows, hyps, lattices):
-      best = next(iter(found), None)
-      chars = [] if best is None else [self.hanzi_vocab.tokens[int(i)] if key else
-                                       lexicon_lib.NO_WORD for i, key in zip(best, keys)]
-      spelled = ''.join(chars) if chars and all(len(c) == 1 for c in chars) else None
-      new = []
-      for text in paths + lexicon_lib.propose(self.lexicon, keys, options, spelled, 0,
-                                              self.settings.lexicon_edits):
-        ids = tuple(self.hanzi_vocab.index[c] if key else r[0]
-                    for c, key, r in zip(text, keys, row))
-        if ids not in found and ids not in new:
-          new.append(ids)
-      extra.append(new)
+    extra = lexicon_lib.unseen_proposals(self.lexicon, rows, hyps, lattices,
+                                         self.hanzi_vocab.tokens, self.hanzi_vocab.index,
+                                         self.settings.lexicon_edits)
     if not any(extra) and not warm:
       return
     # Always `proposals` rows per sentence (PAD rows score 0, unused): one compiled scorer per
     # source bucket, not one per count of new candidates.
-    seqs = np.zeros((src.shape[0], self.proposals, src.shape[1] - 1), np.int32)
-    for r, new in enumerate(extra):
-      for j, ids in enumerate(new):
-        seqs[r, j, :len(ids)] = ids
+    seqs = _padded(extra, (src.shape[0], self.proposals, src.shape[1] - 1))
     scores = decode_lib.score_sequences(self.model, self.params, src, seqs,
                                         constraints=constraints,
                                         candidate_widths=self.table.widths)
@@ -384,14 +280,121 @@ class Converter:
     return [(self._text(toks, ids_of[text], self.punctuation), score) for text, score in cands]
 
   def _text(self, toks, ids, punctuation: str) -> str:
-    out = []
-    for t, i in zip(toks, ids):
-      if t.kind == pinyin.PASSTHROUGH:
-        chinese = punctuation == 'chinese' and t.key != pinyin.LATIN_KEY
-        out.append(t.key if chinese else t.text)
-      else:  # A syllable no character reads was only allowed UNK: written as typed.
-        out.append(self.hanzi_vocab.tokens[int(i)] if int(i) != UNK else t.text)
-    return ''.join(out)
+    return render(toks, ids, self.hanzi_vocab.tokens, punctuation)
+
+
+def parse_line(text: str, table: candidates_lib.CandidateTable, window: int
+               ) -> tuple[list[pinyin.Token], list[tuple[int, int]]]:
+  """A line's tokens as the model reads them (ASCII punctuation keyed in its Chinese form) and
+  its pieces of about `window` tokens (split_pieces); ConversionError for a line that pinyin.parse
+  refuses or that has nothing to convert."""
+  try:
+    tokens = pinyin.parse(text, keep_latin=True)
+  except pinyin.PinyinError as e:
+    raise ConversionError(str(e)) from None
+  if not tokens:
+    raise ConversionError('empty input: type pinyin such as "ni hao" or "nh"')
+  # A syllable no character of the vocabulary reads is kept as typed (UNK, like a Latin
+  # word); a line of nothing but such syllables and symbols has nothing to convert.
+  letters = [t for t in tokens if t.kind != pinyin.PASSTHROUGH]
+  if letters and all(table.ids_for_token(t) == [UNK] for t in letters):
+    t = letters[0]
+    raise ConversionError(
+        f'no character the model knows is read {t.key!r} ({t.text!r} at position {t.start}); '
+        'inside a line such a syllable is kept as typed, but this line has nothing else to '
+        'convert: type another reading of the character you mean')
+  tokens = pinyin.chinese_punctuation(tokens)
+  return tokens, split_pieces(tokens, window)
+
+
+def _check_options(punctuation: str, compute_dtype: str | None) -> None:
+  """ValueError for a punctuation mode or a compute dtype the Converter does not take."""
+  if punctuation not in PUNCTUATION_MODES:
+    raise ValueError(f'punctuation must be one of {PUNCTUATION_MODES}, got {punctuation!r}')
+  if compute_dtype is not None:
+    try:
+      if np.dtype(compute_dtype).kind != 'f':
+        raise TypeError
+    except TypeError:
+      raise ValueError(f'compute_dtype must be a float dtype such as float32 or bfloat16, '
+                       f'got {compute_dtype!r}') from None
+
+
+def _load(model_path: str | None, compute_dtype: str | None):
+  """(bundle, model, parameters) of the bundle or workdir at model_path (default: the release),
+  computing in `compute_dtype` if given; the parameters are put on the device and the bundle's
+  replaced by them (one copy, ~10 MB less resident on CPU)."""
+  bundle = bundle_lib.load_model(model_path or bundle_lib.default_model_path())
+  if compute_dtype:
+    bundle.model_config = dataclasses.replace(bundle.model_config, dtype=compute_dtype)
+  model = model_lib.Transformer(bundle.model_config)
+  bundle.params = jax.device_put(bundle.params)
+  return bundle, model, bundle.params
+
+
+def _settings(bundle: bundle_lib.Bundle, user_words, **given) -> bundle_lib.ConversionSettings:
+  """The bundle's settings with those given (not None) in their place; a bundle without a word
+  list gets the release's proposal counts when there are user words, which need proposals."""
+  settings = bundle.settings
+  if user_words is not None and bundle.lexicon is None:
+    settings = dataclasses.replace(settings, lexicon_paths=lexicon_lib.DEFAULT_PATHS,
+                                   lexicon_edits=lexicon_lib.DEFAULT_EDITS)
+  return dataclasses.replace(settings, **{k: v for k, v in given.items() if v is not None})
+
+
+def warmup_groups(table: candidates_lib.CandidateTable, max_syllables: int,
+                  batch_sizes: Sequence[int]) -> Iterator[list[list[pinyin.Token]]]:
+  """The batches Converter.warmup decodes: for each batch class of `batch_sizes`, each source
+  length bucket up to `max_syllables` tokens and each of the table's `widths`, one batch of a
+  line as wide as that width (the narrowest key, then the width's widest: a line of full
+  syllables is as wide as `yi`, a line ending in an abbreviation as `y`)."""
+  counts = {key: len(table.ids_for_key(key)) for key in table.pinyin_vocab.tokens
+            if key in pinyin.SYLLABLES or key in pinyin.INITIAL_KEYS}
+  widest = {}  # width -> the key with the most candidates in it.
+  for key in sorted(counts, key=counts.get, reverse=True):
+    widest.setdefault(table.width(counts[key]), key)
+  narrowest = min(widest.values(), key=counts.get)
+  step = decode_lib.LENGTH_BUCKET
+  lengths = sorted({min(n, max_syllables) for n in range(step - 1, max_syllables + step, step)})
+  for batch in sorted({next((b for b in BATCH_SIZES if b >= n), BATCH_SIZES[-1])
+                       for n in batch_sizes}):
+    for n in lengths:
+      for key in widest.values():
+        keys = [narrowest] * (n - 1) + [key]
+        toks = [pinyin.Token(x.rstrip('*'), x, pinyin.INITIAL if x.endswith('*')
+                             else pinyin.SYLLABLE, 0, 0) for x in keys]
+        yield [toks] * batch
+
+
+def decode_in_windows(toks: list, window: int,
+                      decode: Callable[[list[list]], list[tuple[str, float]]]
+                      ) -> tuple[str, float]:
+  """A piece longer than `window` tokens, decoded in windows overlapping by WINDOW_OVERLAP
+  (decode: token lists -> each one's best (text, score)): each position is taken from the
+  window where it sits farthest from an edge; the score is the windows' sum."""
+  w = window
+  starts = list(range(0, len(toks) - w, w - WINDOW_OVERLAP)) + [len(toks) - w]
+  best = decode([toks[s:s + w] for s in starts])
+  chars = []
+  for pos in range(len(toks)):
+    # The window in which `pos` is farthest from an edge sees the most context around it.
+    j = max(range(len(starts)), key=lambda j: min(pos - starts[j], starts[j] + w - 1 - pos)
+            if starts[j] <= pos < starts[j] + w else -1)
+    chars.append(best[j][0][pos - starts[j]])
+  return ''.join(chars), sum(score for _, score in best)
+
+
+def render(toks, ids, hanzi_tokens: Sequence[str], punctuation: str) -> str:
+  """The text of output ids for parsed tokens: passthrough symbols in their Chinese form or as
+  typed (`punctuation`), Latin as typed, characters from the vocabulary."""
+  out = []
+  for t, i in zip(toks, ids):
+    if t.kind == pinyin.PASSTHROUGH:
+      chinese = punctuation == 'chinese' and t.key != pinyin.LATIN_KEY
+      out.append(t.key if chinese else t.text)
+    else:  # A syllable no character reads was only allowed UNK: written as typed.
+      out.append(hanzi_tokens[int(i)] if int(i) != UNK else t.text)
+  return ''.join(out)
 
 
 def _check_k(k) -> int:
@@ -410,6 +413,28 @@ def _excerpt(text, limit: int = 40) -> str:
   if not isinstance(text, str):
     return type(text).__name__
   return repr(text) if len(text) <= limit else repr(text[:limit]) + f'... ({len(text)} chars)'
+
+
+def _line_results(lines: list, owners: list[int], results: list, k: int) -> list:
+  """Each line's k best from its pieces' n-best lists (`results`, of the pieces of line
+  owners[j] in order), or its ConversionError. A line of several pieces gets one candidate:
+  the pieces' best joined, scores summed."""
+  per_line: list = [line if isinstance(line, ConversionError) else [] for line in lines]
+  for i, res in zip(owners, results):
+    per_line[i].append(res)
+  return [pieces if isinstance(pieces, ConversionError) else
+          pieces[0][:k] if len(pieces) == 1 else
+          [(''.join(p[0][0] for p in pieces), float(sum(p[0][1] for p in pieces)))]
+          for pieces in per_line]
+
+
+def _padded(rows: list[list[tuple[int, ...]]], shape: tuple[int, int, int]) -> np.ndarray:
+  """Id sequences per sentence, rows[r][j], as one int32 array of `shape`, PAD elsewhere."""
+  out = np.zeros(shape, np.int32)
+  for r, seqs in enumerate(rows):
+    for j, ids in enumerate(seqs):
+      out[r, j, :len(ids)] = ids
+  return out
 
 
 def _hypotheses(seqs: np.ndarray, scores: np.ndarray, n: int) -> dict[tuple, float]:

@@ -903,6 +903,17 @@ def user_word_readings(user_words, hanzi_index: dict[str, int],
   return readings
 
 
+def with_user_words(lm: Optional['WordLM'], user_words, hanzi_index: dict[str, int],
+                    ids_for_key: Callable[[str], Sequence[int]], bonus: float
+                    ) -> Optional['WordLM']:
+  """`lm` with a user's words joined (`WordLM.with_words`, `bonus` nats per character), or a
+  list of only those when lm is empty or None; user_word_readings checks each word."""
+  readings = user_word_readings(user_words, hanzi_index, ids_for_key)
+  if not readings:
+    return lm
+  return (lm or WordLM({w: 1 for w in readings})).with_words(readings, bonus)
+
+
 NO_WORD = '\ufffd'  # A lattice position no word may span.
 
 
@@ -931,6 +942,43 @@ def propose(lm: 'WordLM', keys: Sequence[Optional[str]], options: Sequence[Seque
   if edits and best is not None:
     texts += lm.edits(keys, options, best, edits)
   return texts
+
+
+def lattice_paths(lm: 'WordLM', pieces: Sequence[Sequence[pinyin.Token]],
+                  rows: Sequence[Sequence[Sequence[int]]], hanzi_tokens: Sequence[str],
+                  paths: int) -> list[tuple[list, list, list[str]]]:
+  """(keys, options, the `paths` best lattice sentences) of each input of a batch (its tokens
+  and constraint rows): what `propose` gives before the beam's best is known, so the converter
+  finds them while the device decodes."""
+  out = []
+  for toks, row in zip(pieces, rows):
+    keys, options = lattice_inputs(toks, row, hanzi_tokens)
+    out.append((keys, options, propose(lm, keys, options, None, paths, 0)))
+  return out
+
+
+def unseen_proposals(lm: 'WordLM', rows: Sequence[Sequence[Sequence[int]]],
+                     found: Sequence[Mapping[tuple, float]],
+                     lattices: Sequence[tuple[list, list, list[str]]],
+                     hanzi_tokens: Sequence[str], hanzi_index: Mapping[str, int],
+                     edits: int) -> list[list[tuple[int, ...]]]:
+  """Per input, the word list's candidates as hanzi ids that its beam did not find: the
+  lattice's sentences (`lattices`, from lattice_paths), then the `edits` best rewrites of the
+  beam's best (the first of `found`, {ids: score}). A position no word may span keeps its
+  constraint row's first id."""
+  extra = []
+  for row, hyps, (keys, options, paths) in zip(rows, found, lattices):
+    best = next(iter(hyps), None)
+    chars = [] if best is None else [hanzi_tokens[int(i)] if key else NO_WORD
+                                     for i, key in zip(best, keys)]
+    spelled = ''.join(chars) if chars and all(len(c) == 1 for c in chars) else None
+    new = []
+    for text in paths + propose(lm, keys, options, spelled, 0, edits):
+      ids = tuple(hanzi_index[c] if key else r[0] for c, key, r in zip(text, keys, row))
+      if ids not in hyps and ids not in new:
+        new.append(ids)
+    extra.append(new)
+  return extra
 
 
 class BundleLexicon:

@@ -14,6 +14,7 @@ from pyhanzi_jax import convert
 from pyhanzi_jax import evaluate
 from pyhanzi_jax import pinyin
 from pyhanzi_jax import train
+from pyhanzi_jax.data.vocab import EOS, PAD
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -136,6 +137,33 @@ def test_over_long_input_is_split_not_truncated(conv):
   assert len(out) == 160
   text = '，'.join(['ni hao shi jie'] * 40)  # Cut at punctuation.
   assert len(conv.convert(text)) == 160 + 39
+
+
+def test_windows_take_each_position_from_the_window_where_it_is_most_central():
+  # 30 tokens, windows of 12 overlapping by 8: starts 0, 4, 8, 12, 16, 18. Window j writes
+  # letter j everywhere, so the text shows which window each position came from.
+  assert convert.WINDOW_OVERLAP == 8
+  seen = []
+
+  def decode(windows):
+    seen.extend(windows)
+    return [(chr(ord('a') + j) * len(w), 1.0) for j, w in enumerate(windows)]
+  text, score = convert.decode_in_windows(list(range(30)), 12, decode)
+  assert [w[0] for w in seen] == [0, 4, 8, 12, 16, 18] and all(len(w) == 12 for w in seen)
+  assert score == 6.0 and len(text) == 30
+  # 0 is only in the first; 10 is 6 from window 4's start and 5 from its end (1 and 2 in the
+  # windows at 0 and 8); 29 only in the last.
+  assert text[0] == 'a' and text[10] == 'b' and text[29] == 'f'
+
+
+def test_table_inputs_pad_the_batch_and_end_every_row_with_eos(conv):
+  pieces = [convert.parse_line(t, conv.table, conv.window)[0] for t in ('ni hao', 'shi jie ma')]
+  src, rows = conv.table.inputs(pieces, 8)
+  assert src.shape == (8, 4)
+  assert src[0].tolist() == [conv.pinyin_vocab.id('ni'), conv.pinyin_vocab.id('hao'), EOS, PAD]
+  assert src[2].tolist() == [EOS, PAD, PAD, PAD]  # Rows past the pieces: only EOS.
+  assert rows[0][:2] == [conv.table.ids_for_key('ni'), conv.table.ids_for_key('hao')]
+  assert rows[0][2:] == [[EOS], [PAD]] and rows[1][3] == [EOS] and rows[7] == [[EOS]] + [[PAD]] * 3
 
 
 def test_bad_input_is_a_conversion_error(conv):

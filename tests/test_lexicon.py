@@ -11,6 +11,7 @@ from pyhanzi_jax import checkpoint as ckpt_lib
 from pyhanzi_jax import cli
 from pyhanzi_jax import convert
 from pyhanzi_jax import lexicon
+from pyhanzi_jax import pinyin
 from pyhanzi_jax import release
 
 COUNTS = {'体育': 40, '体育场': 20, '场馆': 30, '馆': 5, '观': 5, '场': 10, '体': 5, '育': 5}
@@ -157,6 +158,30 @@ def test_edits_rewrite_one_span_as_a_word_best_gain_first():
   assert lm.edits(['ti', 'yu', None, 'guan'], options[:2] + [['，']] + options[3:],
                   '提鱼，观', 10) == ['体育，观']
   assert lm.edits(keys, options[:3] + [['官', '观']], text, 10) == ['体育场观']
+
+
+def test_unseen_proposals_are_the_lattice_and_rewrites_the_beam_missed():
+  counts = dict(COUNTS, 长官=25, 官=1, 长=8, 提=3, 鱼=2)
+  lm = lexicon.WordLM(counts, {w: r.split() for w, r in READINGS.items()})
+  hanzi = ['<pad>', '<s>', '</s>', '<unk>', '提', '体', '鱼', '育', '场', '长', '官', '馆', '观']
+  index = {c: i for i, c in enumerate(hanzi)}
+  options = [['提', '体'], ['鱼', '育'], ['场', '长'], ['官', '馆', '观']]
+  rows = [[[index[c] for c in o] for o in options]]
+  lattices = lexicon.lattice_paths(lm, [pinyin.parse('ti yu chang guan')], rows, hanzi, 3)
+  keys, got_options, paths = lattices[0]
+  assert keys == ['ti', 'yu', 'chang', 'guan'] and got_options == options
+  assert paths == lm.paths(keys, options, 3) and paths[0] == '体育场馆'
+
+  def ids(text):
+    return tuple(index[c] for c in text)
+  beam = {ids('提鱼场观'): -1.0, ids('体育场馆'): -2.0}  # The beam's best first.
+  (new,) = lexicon.unseen_proposals(lm, rows, [beam], lattices, hanzi, index, 10)
+  # The lattice's paths, then the rewrites of the beam's best, none twice and none it found.
+  want = [t for t in dict.fromkeys(paths + lm.edits(keys, options, '提鱼场观', 10))
+          if ids(t) not in beam]
+  assert [''.join(hanzi[i] for i in n) for n in new] == want and '体育场观' in want
+  assert lexicon.unseen_proposals(lm, rows, [{}], lattices, hanzi, index, 10) == [
+      [ids(p) for p in paths]]  # No beam: no rewrites.
 
 
 @pytest.fixture(scope='module')
