@@ -91,6 +91,8 @@ def row(r: dict) -> str:
   ub, ua, gb, ga = (r[k] for k in ('user_base', 'user_adapted', 'general_base', 'general_adapted'))
 
   def pair(b, a, metric):
+    if not b or not a:  # A run stopped early is not measured (adapt's report).
+      return 'n/a'
     return f'{b[metric]:.4f} → {a[metric]:.4f} ({100 * (a[metric] - b[metric]):+.2f})'
 
   return (f'| {g["text"]} | {size_name(g["size"])} | {g["minutes"]:g} | {r["steps"]}/{r["num_steps"]} '

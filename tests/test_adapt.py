@@ -21,6 +21,7 @@ from pyhanzi_jax import adapt_sample
 from pyhanzi_jax import adapt_text
 from pyhanzi_jax import adapt_words
 from pyhanzi_jax import bundle as bundle_lib
+from pyhanzi_jax import checkpoint as ckpt_lib
 from pyhanzi_jax import convert
 from pyhanzi_jax import lexicon as lexicon_lib
 from pyhanzi_jax import model as model_lib
@@ -306,6 +307,34 @@ def test_word_list_files_read_back(tmp_path):
   lm = lexicon_lib.BundleLexicon.read(str(tmp_path), section)
   assert lm.counts == words.counts and lm.readings['约押'] == ('yue', 'ya')
   assert lm.bigrams == words.bigrams and len(files) == 2
+
+
+def test_interpolate_between_the_base_and_the_tuned_parameters():
+  base = {'encoder': np.array([1.0, -2.0], np.float32), 'decoder': np.array([0.0, 4.0], np.float32)}
+  tuned = {'encoder': base['encoder'].copy(), 'decoder': np.array([1.0, 2.0], np.float32)}
+  half = adapt.interpolate(base, tuned, 0.5)
+  np.testing.assert_array_equal(half['decoder'], [0.5, 3.0])
+  assert half['decoder'].dtype == np.float32
+  np.testing.assert_array_equal(half['encoder'], base['encoder'])
+  np.testing.assert_array_equal(adapt.interpolate(base, tuned, 0.0)['decoder'], base['decoder'])
+  assert adapt.interpolate(base, tuned, 1.0) is tuned
+
+
+def test_the_bundle_is_strength_of_the_way_to_the_checkpoint(base, adapted):
+  before = _flat(bundle_lib.load_bundle(base).params)
+  after = _flat(bundle_lib.load_bundle(adapted['out']).params)
+  strength = bundle_lib.load_bundle(adapted['out']).meta['provenance']['adapt']['strength']
+  assert strength == adapt.STRENGTH < 1
+  with adapt._absl_quiet():
+    tuned, _, _ = ckpt_lib.restore_params_from_workdir(
+        os.path.join(adapted['out'] + '.work', 'train'),
+        ckpt_lib.abstract_like(bundle_lib.load_bundle(base).params))
+  tuned = _flat(tuned)
+  name = next(n for n in before if n.startswith('decoder/') and
+              not np.array_equal(tuned[n], before[n]))
+  np.testing.assert_allclose(after[name], before[name] + strength * (tuned[name] - before[name]),
+                             rtol=1e-3, atol=1e-3)
+  assert not np.allclose(after[name], tuned[name], rtol=0, atol=0)
 
 
 def test_plan_steps():
