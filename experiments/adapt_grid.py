@@ -21,10 +21,7 @@ import sys
 import time
 
 from experiments import common
-
-
-def is_cjk(ch: str) -> bool:
-  return '\u4e00' <= ch <= '\u9fff'
+from pyhanzi_jax import pinyin
 
 
 def make_text(data: str, sources: list[str], size: int, path: str) -> int:
@@ -39,7 +36,7 @@ def make_text(data: str, sources: list[str], size: int, path: str) -> int:
     if n >= size:
       break
     out.append(line)
-    n += sum(map(is_cjk, line))
+    n += sum(map(pinyin.is_hanzi, line))
   if n < size:
     raise SystemExit(f'{"+".join(sources)} has only {n:,} Chinese characters (< {size:,})')
   os.makedirs(os.path.dirname(path), exist_ok=True)

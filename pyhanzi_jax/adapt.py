@@ -589,8 +589,10 @@ def adapt(texts: Sequence[str], out: str, model: str | None = None, minutes: flo
   measuring come on top). options (`Options`): general_data (a prepared data directory),
   general_share, eval_sentences (held-out sentences of each kind the report converts with
   each model; 0: no measurement), steps (a fixed number of updates instead of the budget: no
-  time limit, reproducible), batch_size, learning_rate, seed, min_sentences. workdir: default
-  `out`.work. Rerunning with the same arguments resumes. AdaptError for input it cannot use
+  time limit, reproducible), batch_size, learning_rate, strength (how far the bundle's model
+  moves from the base to the fine-tuned one; another strength re-exports a finished run without
+  training again), seed, min_sentences. workdir: default `out`.work. Rerunning with the same
+  arguments resumes. AdaptError for input it cannot use
   (the message says why and what to do).
   """
   try:
@@ -627,13 +629,15 @@ def _adapt(texts: list[str], out: str, model: str | None, opts: Options, workdir
   settings = dict(dataclasses.asdict(opts), version=STATE_VERSION, text=text.sha256,
                   base=os.path.abspath(base_path),
                   base_params=base.meta.get('files', {}).get(bundle_lib.PARAMS, ''))
-  del settings['min_sentences']
+  # The strength only changes the export: another one re-exports a finished run (below).
+  del settings['min_sentences'], settings['strength']
   if opts.general_data:
     settings['general_data'] = os.path.abspath(opts.general_data)
   if opts.steps:
     settings['minutes'] = None  # A fixed step count does not depend on the budget.
   state = _State(workdir, settings)
-  if state.get('status') == 'finished' and os.path.isfile(os.path.join(out, 'bundle.json')):
+  if (state.get('status') == 'finished' and state.get('strength') == opts.strength
+      and os.path.isfile(os.path.join(out, 'bundle.json'))):
     show.stage(f'{out} is already adapted to this text (delete {workdir} to adapt again)')
     return out, AdaptReport.from_json(state.get('report'))
   if state.fresh:
@@ -693,7 +697,7 @@ def _adapt(texts: list[str], out: str, model: str | None, opts: Options, workdir
                  eta_s=state.get('eval_seconds'))
       report.user_adapted, report.general_adapted = _measure(
           convert.Converter(out), data.user_rows, data.general_rows)
-  state.update(status=status, report=report.to_json(),
+  state.update(status=status, strength=opts.strength, report=report.to_json(),
                total_seconds=state.get('total_seconds', 0.0) + time.time() - t_start)
   show.stage(f'done: {out}')
   return out, report
@@ -844,12 +848,13 @@ def _write_bundle(out: str, train_dir: str, base: bundle_lib.Bundle, base_path: 
 
 def interpolate(base_params, tuned_params, strength: float):
   """base + strength x (tuned - base), leaf by leaf: 0 gives the base, 1 the tuned parameters,
-  and a leaf equal in both (the frozen encoder) is unchanged: its difference is exactly 0."""
+  and a leaf equal in both (the frozen encoder) keeps its bits."""
   if strength == 1:
     return tuned_params
   def mix(b, t):
     b, t = np.asarray(b), np.asarray(t)
-    return (b + np.asarray(strength, b.dtype) * (t - b)).astype(b.dtype)
+    # np.where keeps equal leaves' bits as they are (b + s x 0 would turn -0.0 into +0.0).
+    return np.where(b == t, b, b + np.asarray(strength, b.dtype) * (t - b)).astype(b.dtype)
   return jax.tree.map(mix, base_params, tuned_params)
 
 

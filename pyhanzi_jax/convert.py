@@ -23,7 +23,7 @@ A line goes parse → pieces → decode → propose → re-rank → render:
 - propose: the bundle's word list adds sentences of its own (lexicon.lattice_paths and
   lexicon.unseen_proposals), which the model scores in one teacher-forced pass;
 - re-rank: model log-probability + lm_weight x word log-probability (+ user-word bonus);
-- render (render): passthrough symbols as typed or in their Chinese form (`punctuation`); what the
+- render: passthrough symbols as typed or in their Chinese form (`punctuation`); what the
   model cannot write (UNK: Latin words, unknown symbols, syllables without characters) as typed.
 """
 from __future__ import annotations
