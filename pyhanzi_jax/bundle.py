@@ -21,6 +21,7 @@ re-export writes the current one.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -29,6 +30,7 @@ import zipfile
 import zlib
 from typing import Any, Protocol, Sequence
 
+import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -316,15 +318,56 @@ def _load_vocab(path: str) -> vocab_lib.Vocab:
     raise BundleError(f'{path} is not a vocabulary ({e}); export the model again') from None
 
 
+# Where the parameter shapes of a model config are kept between processes (None: not kept);
+# compile_cache.enable puts them beside the compiled programs. Tracing the model's init for them
+# is 0.15-0.6 s of a `pyhanzi ni hao` that otherwise loads its programs from disk.
+_SHAPE_DIR: dict[str, str | None] = {'path': None}
+
+
+def set_shape_dir(path: str | None) -> None:
+  _SHAPE_DIR['path'] = path
+
+
+def model_shapes(model_config: model_lib.ModelConfig) -> dict[str, tuple[int, ...]]:
+  """{'/'-joined name: shape} of the parameters `model_config` makes: the model's init traced
+  (not run), or the file an earlier process left in the shape directory for the same config,
+  model source and flax and jax versions (anything unreadable there is traced again)."""
+  path = key = None
+  if _SHAPE_DIR['path']:
+    h = hashlib.sha256()
+    with open(model_lib.__file__, 'rb') as f:
+      h.update(f.read())
+    h.update(repr((dataclasses.asdict(model_config), flax.__version__, jax.__version__)).encode())
+    key = h.hexdigest()
+    path = os.path.join(_SHAPE_DIR['path'], f'shapes-{key[:40]}.json')
+    try:
+      with open(path, encoding='utf-8') as f:
+        saved = json.load(f)
+      if saved['key'] == key:
+        return {str(k): tuple(int(d) for d in v) for k, v in saved['shapes'].items()}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+      pass
+  expected = jax.eval_shape(lambda: model_lib.init_params(model_config, jax.random.key(0)))
+  shapes = {k: tuple(v.shape) for k, v in _flatten_abstract(expected).items()}
+  if path:
+    try:
+      os.makedirs(_SHAPE_DIR['path'], exist_ok=True)
+      with open(path + f'.{os.getpid()}.tmp', 'w', encoding='utf-8') as f:
+        json.dump({'key': key, 'shapes': shapes}, f)
+      os.replace(path + f'.{os.getpid()}.tmp', path)
+    except OSError:  # A read-only or full cache only costs the trace next time.
+      pass
+  return shapes
+
+
 def _load_params(path: str, model_config: model_lib.ModelConfig):
   """The parameter tree of params.npz, checked against the model config: the same names and
   shapes, float arrays, every value finite."""
   try:
-    expected = jax.eval_shape(lambda: model_lib.init_params(model_config, jax.random.key(0)))
+    want = model_shapes(model_config)
   except Exception as e:  # pylint: disable=broad-except  # Any way the config fails to build.
     raise BundleError(f'{os.path.dirname(path)}/bundle.json "model" does not make a model '
                       f'({type(e).__name__}: {e}); export the model again') from None
-  want = _flatten_abstract(expected)
   flat = {}
   try:
     with np.load(path) as z:
@@ -338,9 +381,9 @@ def _load_params(path: str, model_config: model_lib.ModelConfig):
         if value.dtype.kind != 'f':
           raise BundleError(f'{path}: parameter {name} is {value.dtype}, not a float array; '
                             'export the model again')
-        if value.shape != want[name].shape:
+        if value.shape != want[name]:
           raise BundleError(f'{path}: parameter shapes do not match the model config ({name} '
-                            f'is {value.shape}, the model needs {want[name].shape}); export the '
+                            f'is {value.shape}, the model needs {want[name]}); export the '
                             'model again')
         if not np.isfinite(value).all():
           raise BundleError(f'{path}: parameter {name} has NaN or infinite values: the model '

@@ -8,7 +8,9 @@ Where: `$PYHANZI_COMPILE_CACHE`, else `$XDG_CACHE_HOME/pyhanzi_jax/jax`, else
 `~/.cache/pyhanzi_jax/jax` (`--compile-cache DIR` overrides it; an empty value, `off` or `0`
 turns the cache off), in a subdirectory per JAX and jaxlib version, whose `executables`
 directory holds one file per compiled beam search or proposals' scorer (decode.py,
-`set_executable_dir`).
+`set_executable_dir`), and whose `shapes` directory the parameter shapes of each model config
+that a bundle's parameters are checked against (bundle.py, `model_shapes`: found by tracing the
+model's init otherwise, 0.15-0.6 s).
 
 Why not JAX's persistent compilation cache, which this module used at first: JAX must trace and
 lower a program to find it there (~0.5 s for each of the two, most of a warm `pyhanzi ni
@@ -30,11 +32,13 @@ from __future__ import annotations
 
 import os
 
+from pyhanzi_jax import bundle
 from pyhanzi_jax import decode
 
 ENV = 'PYHANZI_COMPILE_CACHE'
 OFF = ('', 'off', '0')
 EXECUTABLES = 'executables'  # Subdirectory of the decoder's serialized executables.
+SHAPES = 'shapes'            # Subdirectory of bundle.model_shapes' files.
 
 
 def default_dir() -> str:
@@ -58,6 +62,7 @@ def enable(base: str | None = None) -> str | None:
   `default_dir()`); returns that directory, or None when it is off ('', 'off', '0') or cannot
   be created (the converter then compiles as without it)."""
   decode.set_executable_dir(None)
+  bundle.set_shape_dir(None)
   base = default_dir() if base is None else base
   if base.strip().lower() in OFF:
     return None
@@ -70,4 +75,5 @@ def enable(base: str | None = None) -> str | None:
   if not os.access(executables, os.W_OK | os.X_OK):
     return None
   decode.set_executable_dir(executables)
+  bundle.set_shape_dir(os.path.join(path, SHAPES))
   return path

@@ -373,3 +373,34 @@ def test_any_edit_of_bundle_json_loads_or_is_a_bundle_error(with_lexicon, tmp_pa
     return
   assert b.settings.beam_size >= 1 and b.max_len >= 2
   assert all(np.isfinite(x).all() for x in jax.tree.leaves(b.params))
+
+
+def test_model_shapes_are_kept_between_processes(with_lexicon, tmp_path, monkeypatch):
+  bundle_lib.set_shape_dir(str(tmp_path / 'shapes'))
+  try:
+    traced = bundle_lib.load_bundle(with_lexicon)
+    (saved,) = os.listdir(tmp_path / 'shapes')
+
+    def no_trace(*args, **kwargs):
+      raise AssertionError('traced the model again')
+    monkeypatch.setattr(bundle_lib.model_lib, 'init_params', no_trace)
+    kept = bundle_lib.load_bundle(with_lexicon)  # From the file: no trace.
+    for a, b in zip(jax.tree.leaves(traced.params), jax.tree.leaves(kept.params)):
+      np.testing.assert_array_equal(a, b)
+    # The file's shapes are what the check uses: a wrong one refuses the bundle ...
+    path = tmp_path / 'shapes' / saved
+    good = json.loads(path.read_text())
+    wrong = json.loads(path.read_text())
+    name = sorted(wrong['shapes'])[0]
+    wrong['shapes'][name] = [d + 1 for d in wrong['shapes'][name]]
+    path.write_text(json.dumps(wrong))
+    with pytest.raises(bundle_lib.BundleError, match='parameter shapes do not match'):
+      bundle_lib.load_bundle(with_lexicon)
+    # ... and a damaged or stale one is traced again and replaced.
+    monkeypatch.undo()
+    for damaged in ('{"key": "x"', json.dumps(dict(good, key='another'))):
+      path.write_text(damaged)
+      bundle_lib.load_bundle(with_lexicon)
+      assert json.loads(path.read_text()) == good
+  finally:
+    bundle_lib.set_shape_dir(None)

@@ -7,6 +7,7 @@ import jax
 import jaxlib
 import pytest
 
+from pyhanzi_jax import bundle as bundle_lib
 from pyhanzi_jax import compile_cache
 from pyhanzi_jax import decode
 
@@ -20,10 +21,12 @@ def jax_cache_config():
            'jax_persistent_cache_min_entry_size_bytes')
   before = {n: getattr(jax.config, n) for n in names}
   executables = decode._EXECUTABLE_DIR['path']  # pylint: disable=protected-access
+  shapes = bundle_lib._SHAPE_DIR['path']  # pylint: disable=protected-access
   yield
   for n, v in before.items():
     jax.config.update(n, v)
   decode.set_executable_dir(executables)
+  bundle_lib.set_shape_dir(shapes)
 
 
 def test_the_default_directory_is_per_user_and_can_be_moved(monkeypatch, tmp_path):
@@ -53,6 +56,7 @@ def test_enable_keeps_executables_in_the_versioned_directory(tmp_path, jax_cache
   executables = os.path.join(path, compile_cache.EXECUTABLES)
   assert os.path.isdir(executables)
   assert decode._EXECUTABLE_DIR['path'] == executables  # pylint: disable=protected-access
+  assert bundle_lib._SHAPE_DIR['path'] == os.path.join(path, compile_cache.SHAPES)  # pylint: disable=protected-access
   # JAX's own cache stays off: executables read from it serialize without their code.
   assert jax.config.jax_compilation_cache_dir == before
 
@@ -62,6 +66,7 @@ def test_the_cache_can_be_turned_off(off, monkeypatch, tmp_path, jax_cache_confi
   compile_cache.enable(str(tmp_path / 'on'))
   assert compile_cache.enable(off) is None
   assert decode._EXECUTABLE_DIR['path'] is None  # pylint: disable=protected-access
+  assert bundle_lib._SHAPE_DIR['path'] is None  # pylint: disable=protected-access
   monkeypatch.setenv(compile_cache.ENV, off)
   assert compile_cache.enable() is None
   assert decode._EXECUTABLE_DIR['path'] is None  # pylint: disable=protected-access
