@@ -38,7 +38,7 @@ def make_text(data: str, sources: list[str], size: int, path: str) -> int:
     out.append(line)
     n += sum(map(pinyin.is_hanzi, line))
   if n < size:
-    raise SystemExit(f'{"+".join(sources)} has only {n:,} Chinese characters (< {size:,})')
+    raise ValueError(f'{"+".join(sources)} has only {n:,} Chinese characters (< {size:,})')
   os.makedirs(os.path.dirname(path), exist_ok=True)
   with open(path + '.tmp', 'w', encoding='utf-8') as f:
     f.write('\n'.join(out) + '\n')
@@ -130,7 +130,11 @@ def main(argv=None) -> None:
             with open(path, encoding='utf-8') as f:
               rows.append(row(json.load(f)))
           continue
-        rows.append(row(run_cell(args, name, sources, size, minutes)))
+        try:
+          rows.append(row(run_cell(args, name, sources, size, minutes)))
+        except ValueError as e:  # A text smaller than the size: the other cells still run.
+          print(f'{cell}: skipped: {e}', flush=True)
+          continue
         print(rows[-1], flush=True)
   print(HEADER)
   print('\n'.join(rows))
