@@ -32,6 +32,9 @@ from __future__ import annotations
 
 import os
 
+import jax
+import jaxlib
+
 from pyhanzi_jax import bundle
 from pyhanzi_jax import decode
 
@@ -52,8 +55,6 @@ def default_dir() -> str:
 
 def versioned_dir(base: str) -> str:
   """`base`/<jax version>-<jaxlib version>: one directory per JAX release."""
-  import jax  # pylint: disable=g-import-not-at-top
-  import jaxlib  # pylint: disable=g-import-not-at-top
   return os.path.join(base, f'jax{jax.__version__}-jaxlib{jaxlib.__version__}')
 
 

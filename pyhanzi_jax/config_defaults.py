@@ -6,7 +6,9 @@ A config file starts from these defaults, or from one other config file (load_si
 chain; what varies between runs of one kind is a get_config argument (parse_arg). `check`
 refuses a training config with a field out of its range before anything runs.
 """
+import importlib.util
 import math
+import os
 
 import ml_collections
 
@@ -110,8 +112,6 @@ def load_sibling(name: str, here: str, arg: str | None = None):
   """`get_config()` (or `get_config(arg)`) of configs/<name>.py next to the file `here`, so one
   config can start from another (fine-tuning from its pretraining config) without configs/ being
   a package."""
-  import importlib.util  # pylint: disable=g-import-not-at-top
-  import os  # pylint: disable=g-import-not-at-top
   path = os.path.join(os.path.dirname(os.path.abspath(here)), f'{name}.py')
   spec = importlib.util.spec_from_file_location(f'_pyhanzi_config_{name}', path)
   module = importlib.util.module_from_spec(spec)

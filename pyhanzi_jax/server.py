@@ -47,6 +47,7 @@ import os
 import queue
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -597,7 +598,6 @@ class ServerProcess:
   """
 
   def __init__(self, args: Sequence[str], timeout_s: float = 300.0, env=None):
-    import subprocess  # pylint: disable=g-import-not-at-top
     self.lines: list[str] = []
     self.url = ''
     self._ready = threading.Event()

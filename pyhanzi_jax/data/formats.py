@@ -22,6 +22,7 @@ Latin letter whole).
 from __future__ import annotations
 
 import csv
+import gzip
 import html
 import io
 import json
@@ -439,7 +440,6 @@ def roff_paragraphs(text: str) -> list[str]:
 def parse_roff(data: bytes, member: str) -> Iterator[Passage]:
   """A man page (the .gz as stored, or plain roff)."""
   if data[:2] == b'\x1f\x8b':
-    import gzip  # pylint: disable=g-import-not-at-top
     data = gzip.decompress(data)
   for paragraph in roff_paragraphs(decode(data, member)):
     yield from passage_of(paragraph)
@@ -527,7 +527,6 @@ def rst_paragraphs(text: str) -> list[str]:
 def parse_rst(data: bytes, member: str) -> Iterator[Passage]:
   """A reStructuredText file (gzipped as Debian ships it, or plain)."""
   if data[:2] == b'\x1f\x8b':
-    import gzip  # pylint: disable=g-import-not-at-top
     data = gzip.decompress(data)
   for paragraph in rst_paragraphs(decode(data, member)):
     yield from passage_of(paragraph)
