@@ -12,6 +12,18 @@ from pyhanzi_jax import decode
 from pyhanzi_jax import model as model_lib
 from pyhanzi_jax.data.vocab import BOS, EOS, PAD
 
+
+@pytest.fixture(autouse=True)
+def no_executables_on_disk():
+  """Each test compiles in this process: an in-process `pyhanzi` run of another test module
+  turns the on-disk executables on for the rest of the process (compile_cache.enable), and
+  programs an earlier test run left in ~/.cache would then load without the traces the
+  compile-counting tests count."""
+  before = decode._EXECUTABLE_DIR['path']  # pylint: disable=protected-access
+  decode.set_executable_dir(None)
+  yield
+  decode.set_executable_dir(before)
+
 SRC_V, TGT_V = 30, 40
 
 
