@@ -16,10 +16,13 @@ documented tunable `glibc.malloc.hugetlb=1` (transparent huge pages for malloc's
 
   python -m benchmarks.train_throughput --malloc_hugepages  # GLIBC_TUNABLES=glibc.malloc.hugetlb=1
 
-On a GPU, add --mfu to print model FLOPs utilisation against --peak_tflops (bf16 dense peak).
+On a GPU, add --mfu to print model FLOPs utilisation against --peak_tflops (bf16 dense peak);
+--json PATH also writes the numbers (and the first step's seconds, compilation included), as
+experiments/device_recipe.py reads them to size a time-bounded run.
 torch is only needed for the comparison: `pip install torch==2.13.0` (CPU build on this image).
 """
 import argparse
+import json
 import os
 import resource
 import statistics
@@ -170,6 +173,7 @@ def main():
   ap.add_argument('--mfu', action='store_true')
   ap.add_argument('--peak_tflops', type=float, default=989.0, help='per-chip dense bf16 peak')
   ap.add_argument('--model', default='', help='comma list of k=v over config.model')
+  ap.add_argument('--json', default='', help='also write the results to this file')
   ap.add_argument('--malloc_hugepages', action='store_true',
                   help='re-run with GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (see the docstring)')
   args = ap.parse_args()
@@ -186,6 +190,9 @@ def main():
         f"  GLIBC_TUNABLES={os.environ.get('GLIBC_TUNABLES', '')!r}")
   tokens = args.batch * args.length
   jax_step, mc = jax_stepper(cfg, args.batch, args.length, args.src_vocab, args.tgt_vocab)
+  t = time.perf_counter()
+  jax_step()  # Compiles: timed apart, so that a run sized by this one can budget for it.
+  first_step_s = time.perf_counter() - t
   torch_step = None
   if not args.no_torch:
     torch_step, threads = torch_stepper(cfg, args.batch, args.length, args.src_vocab,
@@ -208,14 +215,23 @@ def main():
   med = statistics.median
   print(f'jax    {med(jax_tps):12,.0f} target tokens/s (median of {args.rounds} rounds of '
         f'{args.steps} steps)')
+  flops_per_token = model_flops_per_token(mc, args.length, args.length)
+  mfu = flops_per_token * med(jax_tps) / (args.peak_tflops * 1e12 * jax.device_count())
   if args.mfu:
-    flops = model_flops_per_token(mc, args.length, args.length) * med(jax_tps)
-    print(f'jax    {flops / 1e12:10.1f} TFLOP/s model FLOPs = '
-          f'{100 * flops / (args.peak_tflops * 1e12 * jax.device_count()):.1f}% MFU')
+    print(f'jax    {flops_per_token * med(jax_tps) / 1e12:10.1f} TFLOP/s model FLOPs = '
+          f'{100 * mfu:.1f}% MFU')
   if torch_step is not None:
     print(f'torch  {med(torch_tps):12,.0f} target tokens/s (median of {args.rounds} rounds)')
     print(f'ratio jax/torch: {med(ratios):.2f}x (median of the rounds; range '
           f'{min(ratios):.2f}-{max(ratios):.2f}x)')
+  if args.json:
+    with open(args.json, 'w', encoding='utf-8') as f:
+      json.dump({'devices': [str(d) for d in jax.devices()], 'jax': jax.__version__,
+                 'batch': args.batch, 'length': args.length, 'dtype': args.dtype,
+                 'model': dict(cfg.model), 'first_step_s': first_step_s,
+                 'step_s': tokens / med(jax_tps), 'tokens_per_sec': med(jax_tps),
+                 'flops_per_token': flops_per_token, 'peak_tflops': args.peak_tflops,
+                 'mfu': mfu, 'rounds': args.rounds, 'steps': args.steps}, f, indent=2)
   if args.gemm:
     d, f, v = mc.emb_dim, mc.mlp_dim, mc.tgt_vocab_size
     shapes = [(tokens, d, d), (tokens, d, f), (tokens, f, d), (tokens, d, v), (d, tokens, v)]
