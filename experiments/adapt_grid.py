@@ -25,7 +25,8 @@ from pyhanzi_jax import pinyin
 
 
 def make_text(data: str, sources: list[str], size: int, path: str) -> int:
-  """Writes `size` Chinese characters of `sources` (whole lines) to `path`; returns the count."""
+  """Writes `size` Chinese characters of `sources` (whole lines; 0: all of them) to `path`;
+  returns the count."""
   lines = []
   for src in sources:
     with open(os.path.join(data, 'work', f'{src}.tsv'), encoding='utf-8') as f:
@@ -33,7 +34,7 @@ def make_text(data: str, sources: list[str], size: int, path: str) -> int:
   lines.sort(key=lambda s: hashlib.sha1(s.encode('utf-8')).hexdigest())
   out, n = [], 0
   for line in lines:
-    if n >= size:
+    if size and n >= size:
       break
     out.append(line)
     n += sum(map(pinyin.is_hanzi, line))
@@ -47,6 +48,8 @@ def make_text(data: str, sources: list[str], size: int, path: str) -> int:
 
 
 def size_name(size: int) -> str:
+  if not size:
+    return 'all'
   return f'{size // 1_000_000}M' if size % 1_000_000 == 0 else f'{size // 1000}K'
 
 
@@ -66,6 +69,8 @@ def run_cell(args, name: str, sources: list[str], size: int, minutes: float) -> 
     cmd += ['--learning-rate', str(args.learning_rate)]
   if args.general_share is not None:
     cmd += ['--general-share', str(args.general_share)]
+  if args.max_passes is not None:
+    cmd += ['--max-passes', str(args.max_passes)]
   if args.model:
     cmd += ['--model', args.model]
   print(f'{cell}: {" ".join(cmd[1:])}', flush=True)
@@ -106,18 +111,20 @@ def main(argv=None) -> None:
   ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
   ap.add_argument('--texts', required=True,
                   help='NAME=SRC[+SRC...],... : data/work sources per text')
-  ap.add_argument('--sizes', default='100000', help='Chinese characters of each text')
+  ap.add_argument('--sizes', default='100000',
+                  help="Chinese characters of each text ('all': the whole text)")
   ap.add_argument('--minutes', default='10', help='training budgets')
   ap.add_argument('--data', default=os.path.join(common.ROOT, 'data'))
   ap.add_argument('--model', default='', help='base bundle (default: the release)')
   ap.add_argument('--learning-rate', type=float, default=0.0)
   ap.add_argument('--general-share', type=float, default=None)
+  ap.add_argument('--max-passes', type=float, default=None, help='adapt --max-passes')
   ap.add_argument('--eval-sentences', type=int, default=150)
   ap.add_argument('--out', default=os.path.join(common.ROOT, 'runs', 'adapt_grid'))
   ap.add_argument('--table', action='store_true', help='only print the cells done so far')
   args = ap.parse_args(argv)
   texts = [(t.split('=')[0], t.split('=')[1].split('+')) for t in args.texts.split(',')]
-  sizes = [int(s) for s in args.sizes.split(',')]
+  sizes = [0 if s == 'all' else int(s) for s in args.sizes.split(',')]
   budgets = [float(m) for m in args.minutes.split(',')]
   rows = []
   for name, sources in texts:

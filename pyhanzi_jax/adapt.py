@@ -85,6 +85,10 @@ STRENGTH = 0.25
 LABEL_SMOOTHING = 0.05   # The base's (configs/pretrain_cpu.py, release stages).
 LENGTH_BUCKET = 32       # Batches pad to 32 tokens, or to the bundle's max_len: two compiles.
 MIN_STEPS = 20           # Fewer updates than this do not adapt anything worth the wait.
+# A budget's steps are capped at this many passes over the text's adaptation sentences: a
+# small text given ten minutes was seen ~100 times and forgot general text at any strength
+# (docs/ADAPT.md, "Passes over a small text"), and a cap ends such a run early.
+MAX_PASSES = 8.0
 # What a step plan adds to the measured step (plan_steps): a batch padded to 64 tokens costs
 # about 2.3x one of 32 (measured on the release model, 2 busy cores); the trainer compiles its
 # step for each length, its validation step and greedy decoding, ~COMPILES x the measured
@@ -344,6 +348,14 @@ def plan_steps(budget_s: float, compile_s: float, step_s: float, long_fraction: 
   return max(0, int((budget_s - overhead) / step))
 
 
+def passes_cap(max_passes: float, batch_size: int, mixture_sentences: int) -> int:
+  """Steps that show the model each sentence of the training mixture (the text's and the
+  general sentences in their share) about `max_passes` times (0: no cap; at least MIN_STEPS)."""
+  if not max_passes:
+    return 0
+  return max(MIN_STEPS, math.ceil(max_passes * mixture_sentences / batch_size))
+
+
 # --- The run ----------------------------------------------------------------------------------
 
 def train_config(base: bundle_lib.Bundle, data_dir: str, init_from: str, train_corpus: str,
@@ -515,6 +527,7 @@ class Options:
   batch_size: int = BATCH_SIZE
   learning_rate: float = LEARNING_RATE
   strength: float = STRENGTH
+  max_passes: float = MAX_PASSES
   seed: int = 0
   min_sentences: int = adapt_text.MIN_SENTENCES
 
@@ -526,6 +539,8 @@ class Options:
       raise AdaptError(f'--minutes must be more than 0, got {self.minutes}')
     if self.steps is not None and self.steps < 1:
       raise AdaptError(f'--steps must be at least 1, got {self.steps}')
+    if self.max_passes < 0:
+      raise AdaptError(f'--max-passes must be at least 0 (0: no cap), got {self.max_passes}')
     if not 0 <= self.strength <= 1:
       raise AdaptError(f'--strength must be from 0 to 1, got {self.strength}')
     if self.eval_sentences < 0:
@@ -759,6 +774,7 @@ def _plan(base: bundle_lib.Bundle, mixture: pipeline.Split, long_fraction: float
   compile_s, step_s = measure_step(base, mixture, opts.batch_size, probe.optim)
   measured_s = time.time() - t0
   num_steps = plan_steps(budget_s - measured_s, compile_s, step_s, long_fraction)
+  cap = passes_cap(opts.max_passes, opts.batch_size, len(mixture))
   if num_steps < MIN_STEPS:
     per_step = step_s * (1 + (LONG_BATCH_COST - 1) * long_fraction)
     need = (measured_s + STARTUP_S + COMPILES * compile_s
@@ -766,8 +782,8 @@ def _plan(base: bundle_lib.Bundle, mixture: pipeline.Split, long_fraction: float
     raise AdaptError(f'--minutes {opts.minutes:g} is too short on this machine: a step takes '
                      f'{per_step:.1f} s and compiling {compile_s:.0f} s, which leaves '
                      f'{num_steps} steps; give at least --minutes {math.ceil(need / 60)}')
-  return {'num_steps': num_steps, 'step_seconds': step_s, 'compile_seconds': compile_s,
-          'plan_seconds': measured_s}
+  return {'num_steps': min(num_steps, cap) if cap else num_steps, 'budget_steps': num_steps,
+          'step_seconds': step_s, 'compile_seconds': compile_s, 'plan_seconds': measured_s}
 
 
 def _train(config, train_dir: str, workdir: str, state: _State, opts: Options,
@@ -894,6 +910,10 @@ def _parser() -> argparse.ArgumentParser:
                   help=f'how far the model moves from the base to the one fine-tuned on your '
                   f'text (default {STRENGTH:g}; 1: all the way, which gains most on your text '
                   'and forgets most of general text; 0: only the word list learns)')
+  ap.add_argument('--max-passes', type=float, default=MAX_PASSES,
+                  help=f'stop after about this many passes over your text even if the budget '
+                  f'allows more (default {MAX_PASSES:g}; 0: train for the whole budget): more '
+                  'passes over a small text forget general text')
   ap.add_argument('--seed', type=int, default=0, help=argparse.SUPPRESS)
   ap.add_argument('--workdir', help='where the work is kept (default: OUT.work)')
   ap.add_argument('--quiet', action='store_true', help='no progress on stderr')
@@ -909,7 +929,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                       general_share=args.general_share, eval_sentences=args.eval_sentences,
                       steps=args.steps, batch_size=args.batch_size,
                       learning_rate=args.learning_rate, strength=args.strength,
-                      seed=args.seed)
+                      max_passes=args.max_passes, seed=args.seed)
   except AdaptError as e:
     print(f'pyhanzi adapt: {e}', file=sys.stderr)
     return exit_codes.USAGE

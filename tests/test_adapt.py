@@ -375,6 +375,25 @@ def test_plan_steps():
   assert adapt.plan_steps(60, 20, 2.0, 0.0) == 0
 
 
+def test_passes_cap():
+  assert adapt.passes_cap(8, 64, 640) == 80        # 8 passes over 640 sentences, 64 a batch.
+  assert adapt.passes_cap(2.5, 64, 100) == adapt.MIN_STEPS
+  assert adapt.passes_cap(0, 64, 640) == 0         # No cap.
+
+
+def test_a_budget_stops_at_the_passes_cap(base, tmp_path, monkeypatch):
+  # A step measured as ~free would fill a minute with thousands of steps: the cap keeps 20.
+  monkeypatch.setattr(adapt, 'measure_step', lambda *a, **k: (0.01, 0.01))
+  run = dict(RUN, steps=None, eval_sentences=0)
+  out = str(tmp_path / 'out')
+  _, report = adapt.adapt([NOTES], out, base, minutes=1, progress=False, max_passes=0.1, **run)
+  with open(out + '.work/adapt.json', encoding='utf-8') as f:
+    state = json.load(f)
+  assert report.status == 'finished'
+  assert report.num_steps == report.steps == state['num_steps'] == adapt.MIN_STEPS
+  assert state['budget_steps'] > 1000
+
+
 def test_trainer_lines_drive_the_progress(tmp_path):
   seen = []
   sink = adapt._TrainerOutput(str(tmp_path / 'train.log'), lambda s, n: seen.append((s, n)))
