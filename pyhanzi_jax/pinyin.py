@@ -587,9 +587,37 @@ CHINESE_PUNCTUATION = {',': '，', '.': '。', '?': '？', '!': '！', ':': '：
 CONTEXT_FREE_PUNCTUATION = '!?;()~'
 
 
+# data/prepare.py writes a run of two or more '.' (or '。') as the ellipsis '……'.
+ELLIPSIS_RUNS = ('.', '。')
+
+
+def _ellipses(tokens: list[Token]) -> list[Token]:
+  """Each run of two or more adjacent '.' (or '。') as the two '…' the corpora write for it: the
+  first token keeps the run's first mark, the second covers the rest (its text as typed)."""
+  out, i = [], 0
+  while i < len(tokens):
+    j = i
+    if tokens[i].kind == PASSTHROUGH and tokens[i].key in ELLIPSIS_RUNS:
+      while (j + 1 < len(tokens) and tokens[j + 1].kind == PASSTHROUGH
+             and tokens[j + 1].key == tokens[i].key and tokens[j + 1].start == tokens[j].end):
+        j += 1
+    if j == i:
+      out.append(tokens[i])
+    else:
+      rest = tokens[i + 1:j + 1]
+      out.append(dataclasses.replace(tokens[i], key='…'))
+      out.append(Token(''.join(t.text for t in rest), '…', PASSTHROUGH, rest[0].start,
+                       rest[-1].end))
+    i = j + 1
+  return out
+
+
 def chinese_punctuation(tokens: list[Token]) -> list[Token]:
   """Passthrough ASCII punctuation keyed as its full-width form (CHINESE_PUNCTUATION), but for
-  ',' and ':' between digits and '.' after one. Token.text keeps what was typed."""
+  ',' and ':' between digits and '.' after one; a run of dots as the ellipsis '……'. Token.text
+  keeps what was typed."""
+  tokens = _ellipses(tokens)
+
   def digit(i):
     return 0 <= i < len(tokens) and tokens[i].key.isdigit()
 

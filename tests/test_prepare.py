@@ -264,6 +264,16 @@ def test_normalise_writes_ascii_punctuation_as_the_converter_reads_it(mark, befo
   assert prepared == ''.join(hanzi.get(k, k) for k in read)
 
 
+@pytest.mark.parametrize('dots', ['..', '...', '......', '。。', '。。。'])
+@pytest.mark.parametrize('before, after', [('ni', 'hao'), ('1', '2'), ('ni', '')])
+def test_a_run_of_dots_reads_as_the_ellipsis_prepare_writes(dots, before, after):
+  hanzi = {'ni': '你', 'hao': '好'}
+  tokens = pinyin.chinese_punctuation(pinyin.parse(before + dots + after))
+  prepared = prepare.normalise(hanzi.get(before, before) + dots + hanzi.get(after, after))
+  assert prepared == ''.join(hanzi.get(t.key, t.key) for t in tokens)
+  assert ''.join(t.text for t in tokens) == before + dots + after  # As typed, for 'ascii'.
+
+
 def test_split_sentences_keeps_closing_quotes():
   assert prepare.split_sentences('他说：“好。”然后走了！真的吗？是的……我们走吧；好') == [
       '他说：“好。”', '然后走了！', '真的吗？', '是的……', '我们走吧；', '好']
