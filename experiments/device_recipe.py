@@ -55,6 +55,8 @@ import time
 
 import numpy as np
 
+from experiments import common
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # The repository.
 CARRY_DIR = '.carry'  # Ignored through .git/info/exclude; named in the run call's `carry`.
 DATA_TARBALL = os.path.join(CARRY_DIR, 'recipe_data.tar.xz')
@@ -511,18 +513,11 @@ def plan_pretraining(seconds: float, bench: dict, stats: dict, config) -> dict:
   return best
 
 
-def _metrics_rows(workdir: str) -> list[dict]:
-  path = os.path.join(workdir, 'metrics.jsonl')
-  if not os.path.exists(path):
-    return []
-  with open(path, encoding='utf-8') as f:
-    return [json.loads(line) for line in f if line.strip()]
-
-
 def summarize_run(workdir: str, flops_per_token: float | None, peak_tflops: float) -> dict:
   """Last step, last validation, and the median logged training throughput (the first log row,
   which holds the compilations, left out) with its MFU at the benchmark's FLOPs per token."""
-  rows = _metrics_rows(workdir)
+  has_rows = os.path.exists(os.path.join(workdir, 'metrics.jsonl'))
+  rows = common.read_metrics(workdir) if has_rows else []
   out = {'last_step': max((r['step'] for r in rows), default=0)}
   evals = [r for r in rows if any('/' in k and not k.startswith('train/') for k in r)]
   if evals:

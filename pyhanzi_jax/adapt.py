@@ -85,9 +85,9 @@ STRENGTH = 0.25
 LABEL_SMOOTHING = 0.05   # The base's (configs/pretrain_cpu.py, release stages).
 LENGTH_BUCKET = 32       # Batches pad to 32 tokens, or to the bundle's max_len: two compiles.
 MIN_STEPS = 20           # Fewer updates than this do not adapt anything worth the wait.
-# A budget's steps are capped at this many passes over the text's adaptation sentences: a
-# small text given ten minutes was seen ~100 times and forgot general text at any strength
-# (docs/ADAPT.md, "Passes over a small text"), and a cap ends such a run early.
+# A budget's steps are capped at this many passes over the training mixture (the text's
+# sentences and the general ones in their share): a small text given ten minutes was seen ~100
+# times and forgot general text at any strength (docs/ADAPT.md, "Passes over a small text").
 MAX_PASSES = 8.0
 # What a step plan adds to the measured step (plan_steps): a batch padded to 64 tokens costs
 # about 2.3x one of 32 (measured on the release model, 2 busy cores); the trainer compiles its

@@ -587,8 +587,10 @@ CHINESE_PUNCTUATION = {',': '，', '.': '。', '?': '？', '!': '！', ':': '：
 CONTEXT_FREE_PUNCTUATION = '!?;()~'
 
 
-# data/prepare.py writes a run of two or more '.' (or '。') as the ellipsis '……'.
+# A run of two or more of one of these is the ellipsis '……', in the training text
+# (data/prepare.py `normalise`) and in what the converter reads (`chinese_punctuation`).
 ELLIPSIS_RUNS = ('.', '。')
+ELLIPSIS = '……'
 
 
 def _ellipses(tokens: list[Token]) -> list[Token]:
@@ -605,8 +607,8 @@ def _ellipses(tokens: list[Token]) -> list[Token]:
       out.append(tokens[i])
     else:
       rest = tokens[i + 1:j + 1]
-      out.append(dataclasses.replace(tokens[i], key='…'))
-      out.append(Token(''.join(t.text for t in rest), '…', PASSTHROUGH, rest[0].start,
+      out.append(dataclasses.replace(tokens[i], key=ELLIPSIS[0]))
+      out.append(Token(''.join(t.text for t in rest), ELLIPSIS[1], PASSTHROUGH, rest[0].start,
                        rest[-1].end))
     i = j + 1
   return out

@@ -106,7 +106,7 @@ _TABLE = _translation_table()
 # The context-dependent ones, by pinyin.chinese_punctuation's rule: ',' and ':' stay ASCII between
 # two digits, '.' after one.
 _NOT_BETWEEN_DIGITS = {',': re.compile(r'(?<!\d),|,(?!\d)'), ':': re.compile(r'(?<!\d):|:(?!\d)')}
-_DOT_RUN = re.compile(r'\.{2,}|。{2,}')
+_DOT_RUN = re.compile('|'.join(re.escape(c) + '{2,}' for c in pinyin_lib.ELLIPSIS_RUNS))
 _LONE_DOT = re.compile(r'(?<!\d)\.')  # '1.' (a number or an enumeration) keeps its dot.
 _SPACE = re.compile(r'\s+')
 _SPACE_NOT_IN_NUMBER = re.compile(r'(?<![0-9]) | (?![0-9])')
@@ -130,7 +130,7 @@ def _alternate(text: str, quote: str, opening: str, closing: str) -> str:
 def normalise(line: str) -> str:
   """One line of raw text in the corpus's conventions (width, punctuation, no spaces)."""
   line = line.translate(_TABLE)
-  line = _DOT_RUN.sub('……', line)
+  line = _DOT_RUN.sub(pinyin_lib.ELLIPSIS, line)
   line = _LONE_DOT.sub(pinyin_lib.CHINESE_PUNCTUATION['.'], line)
   for ascii_, pattern in _NOT_BETWEEN_DIGITS.items():
     line = pattern.sub(pinyin_lib.CHINESE_PUNCTUATION[ascii_], line)
