@@ -1,6 +1,6 @@
 r"""How far an adapted model should move from the base (`pyhanzi adapt --strength`): the base's
 parameters moved a share `alpha` of the way to the fine-tuned checkpoint of an adapt run
-(adapt.interpolate, weight-space interpolation as in WiSE-FT), scored on the run's validation
+(bundle.interpolate, weight-space interpolation as in WiSE-FT), scored on the run's validation
 sentences and general/valid, with the adapted word list throughout.
 
   python -m experiments.adapt_interpolate runs/adapt_dev/linuxdoc_100K_10min \
@@ -18,7 +18,6 @@ import os
 import jax
 
 from experiments import common
-from pyhanzi_jax import adapt
 from pyhanzi_jax import bundle as bundle_lib
 from pyhanzi_jax import checkpoint as ckpt_lib
 from pyhanzi_jax import convert
@@ -48,7 +47,7 @@ def main(argv=None) -> None:
         f'text, {len(general_rows)} general/{general_split}')
   print('| alpha | your text char | sent | general char | sent |\n|---:|---:|---:|---:|---:|')
   for alpha in (float(a) for a in args.alphas.split(',')):
-    conv.params = jax.device_put(adapt.interpolate(base, tuned, alpha))
+    conv.params = jax.device_put(bundle_lib.interpolate(base, tuned, alpha))
     cells = []
     for rows in (user_rows, general_rows):
       s = evaluate.evaluate_rows(conv, rows, ['spaced'], 1)[0]['spaced']

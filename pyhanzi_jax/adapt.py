@@ -852,7 +852,7 @@ def _write_bundle(out: str, train_dir: str, base: bundle_lib.Bundle, base_path: 
   with _absl_quiet():  # orbax warns that a read-only restore is read-only.
     params, step, sub = ckpt_lib.restore_params_from_workdir(
         train_dir, ckpt_lib.abstract_like(base.params))
-  params = interpolate(base.params, params, strength)
+  params = bundle_lib.interpolate(base.params, params, strength)
   bundle_lib.export_bundle(
       out, params, base.model_config, base.pinyin_vocab, base.hanzi_vocab,
       max_len=base.max_len, settings=base.settings,
@@ -860,18 +860,6 @@ def _write_bundle(out: str, train_dir: str, base: bundle_lib.Bundle, base_path: 
       extensions=[adapt_words.WordListFiles(words)] if words is not None else [],
       provenance={'from': f'{base_path} adapted: {train_dir}/{sub} step {step}',
                   'adapt': provenance, 'base': base.meta.get('provenance', {})})
-
-
-def interpolate(base_params, tuned_params, strength: float):
-  """base + strength x (tuned - base), leaf by leaf: 0 gives the base, 1 the tuned parameters,
-  and a leaf equal in both (the frozen encoder) keeps its bits."""
-  if strength == 1:
-    return tuned_params
-  def mix(b, t):
-    b, t = np.asarray(b), np.asarray(t)
-    # np.where keeps equal leaves' bits as they are (b + s x 0 would turn -0.0 into +0.0).
-    return np.where(b == t, b, b + np.asarray(strength, b.dtype) * (t - b)).astype(b.dtype)
-  return jax.tree.map(mix, base_params, tuned_params)
 
 
 # --- Command line -----------------------------------------------------------------------------

@@ -166,6 +166,22 @@ def _unflatten(flat: dict[str, np.ndarray]):
   return tree
 
 
+def interpolate(base_params, tuned_params, strength: float):
+  """base + strength x (tuned - base), leaf by leaf (weight-space interpolation, as WiSE-FT):
+  0 gives the base, 1 the tuned parameters, and a leaf equal in both (a frozen encoder) keeps
+  its bits. The two must share a training history for the mixture to be a model.
+  """
+  if strength == 1:
+    return tuned_params
+  def mix(b, t):
+    b, t = np.asarray(b), np.asarray(t)
+    wide = np.promote_types(b.dtype, t.dtype)  # A float16 release mixed in float32, once.
+    bw, tw = b.astype(wide), t.astype(wide)
+    # np.where keeps equal leaves' bits as they are (b + s x 0 would turn -0.0 into +0.0).
+    return np.where(bw == tw, bw, bw + np.asarray(strength, wide) * (tw - bw)).astype(b.dtype)
+  return jax.tree.map(mix, base_params, tuned_params)
+
+
 def export_bundle(out_dir: str, params, model_config: model_lib.ModelConfig,
                   pinyin_vocab: vocab_lib.Vocab, hanzi_vocab: vocab_lib.Vocab, *, max_len: int,
                   settings: ConversionSettings = ConversionSettings(), dtype: str = 'float16',

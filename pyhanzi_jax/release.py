@@ -2,7 +2,7 @@ r"""Installs a trained model as the package's release model (the default of `pyh
 
   python -m pyhanzi_jax.release runs/release_cpu [--dest pyhanzi_jax/release] [--dtype float16]
       [--bigram-data data] [--bigram-corpora general,domain,tech,ui,dialogue,idiom]
-      [--min-bigram-count 2]
+      [--min-bigram-count 2] [--mix-base pyhanzi_jax/release --mix 0.5]
 
 Takes a training workdir (its best checkpoint, else its latest) or a bundle, writes a compact
 bundle (float16 parameters, vocabularies, the word list and its word bigrams counted over the
@@ -11,6 +11,11 @@ of the chosen step) into `--dest`, loads it back with every check the
 converter makes, and converts a sentence with it before reporting success. The bundle is
 written beside the destination and renamed into place, so an interrupted install never leaves
 a half-written release model behind.
+
+With --mix-base, the parameters installed lie `--mix` of the way from that model's to the
+source's (bundle.interpolate, as WiSE-FT): continued training on new registers gained on them
+and forgot some of the old; part of the way keeps more of both than either end. The base must
+be an ancestor of the source (the source's training started from it).
 """
 from __future__ import annotations
 
@@ -18,6 +23,9 @@ import argparse
 import json
 import os
 import sys
+
+import jax
+import numpy as np
 
 from pyhanzi_jax import bundle as bundle_lib
 from pyhanzi_jax import checkpoint as ckpt_lib
@@ -83,7 +91,8 @@ def install(source: str, dest: str = RELEASE_DIR, dtype: str = 'float16',
             lexicon_paths: int = lexicon_lib.DEFAULT_PATHS,
             lexicon_edits: int = lexicon_lib.DEFAULT_EDITS, bigram_data: str | None = None,
             bigram_corpora=BIGRAM_CORPORA,
-            min_bigram_count: int = lexicon_lib.MIN_BIGRAM_COUNT) -> dict:
+            min_bigram_count: int = lexicon_lib.MIN_BIGRAM_COUNT, mix_base: str | None = None,
+            mix: float = 1.0) -> dict:
   """Exports `source` (workdir or bundle) into `dest`; returns the written bundle.json.
 
   lexicon: a word list of lexicon.SOURCES ('jieba+wordfreq', the release's: the mean of jieba's
@@ -93,10 +102,27 @@ def install(source: str, dest: str = RELEASE_DIR, dtype: str = 'float16',
   bigram_data: with a word list of lexicon.SOURCES, the prepared data directory whose training
   splits of `bigram_corpora` the list's word bigrams are counted over (`count_bigrams`, keeping
   the pairs seen `min_bigram_count` times or more); None for no bigrams.
+  mix_base: a model (workdir or bundle) of the same config; the parameters written are then
+  `mix` of the way from its parameters to the source's.
   """
   bundle = bundle_lib.load_model(source)
   old = bundle.meta.get('provenance', {})
   provenance = {'from': str(old.get('from', source))}
+  params = bundle.params
+  if mix_base is not None:
+    if not 0.0 <= mix <= 1.0:
+      raise ValueError(f'--mix must be between 0 and 1, got {mix}')
+    base = bundle_lib.load_model(mix_base)
+    shapes = lambda tree: jax.tree.map(np.shape, tree)  # Dropout rates may differ.
+    if shapes(base.params) != shapes(bundle.params):
+      raise ValueError(f'{mix_base} has parameters of other names or shapes than {source}: '
+                       'only models of one training history can be mixed')
+    if base.hanzi_vocab.fingerprint() != bundle.hanzi_vocab.fingerprint() or \
+        base.pinyin_vocab.fingerprint() != bundle.pinyin_vocab.fingerprint():
+      raise ValueError(f'{mix_base} has other vocabularies than {source}')
+    params = bundle_lib.interpolate(base.params, bundle.params, mix)
+    base_from = base.meta.get('provenance', {}).get('from', mix_base)
+    provenance['mixed'] = {'base': str(base_from), 'base_path': mix_base, 'mix': mix}
   settings, extensions = bundle_lib.ConversionSettings(), []
   if lexicon in lexicon_lib.SOURCES:
     counts = lexicon_lib.source_counts(lexicon, cache_dir, bundle.hanzi_vocab.tokens)
@@ -122,12 +148,14 @@ def install(source: str, dest: str = RELEASE_DIR, dtype: str = 'float16',
     raise ValueError(f'lexicon must be one of {", ".join(LEXICON_CHOICES)}, got {lexicon!r}')
   # A workdir's model says where it came from as '<workdir>/<best|checkpoints> step N'.
   is_workdir = not os.path.isfile(os.path.join(source, 'bundle.json'))
-  if is_workdir and ' step ' in provenance['from']:
+  if mix_base is not None:
+    pass  # The source's validation metrics are not the mixture's.
+  elif is_workdir and ' step ' in provenance['from']:
     provenance['validation'] = validation_metrics(
         source, int(provenance['from'].rsplit(' step ', 1)[1]))
   elif 'validation' in old:  # A bundle released again keeps its model's record.
     provenance['validation'] = old['validation']
-  bundle_lib.export_bundle(dest, bundle.params, bundle.model_config, bundle.pinyin_vocab,
+  bundle_lib.export_bundle(dest, params, bundle.model_config, bundle.pinyin_vocab,
                            bundle.hanzi_vocab, max_len=bundle.max_len, settings=settings,
                            dtype=dtype, extensions=extensions, provenance=provenance)
   # Check it the way users will load it: checksum, vocabularies, shapes, then one conversion.
@@ -160,19 +188,27 @@ def main(argv=None) -> int:
                   help='which of its corpora (training splits only)')
   ap.add_argument('--min-bigram-count', type=cli.count_arg, default=lexicon_lib.MIN_BIGRAM_COUNT,
                   help='keep the word pairs seen at least this often')
+  ap.add_argument('--mix-base', default=None,
+                  help='a model the source trained on from: install parameters between the two')
+  ap.add_argument('--mix', type=float, default=0.5,
+                  help="with --mix-base, how far from its parameters toward the source's (0-1)")
   ap.add_argument('--cache-dir', default=DEFAULT_CACHE, help='where downloads are kept')
   args = ap.parse_args(argv)
   try:
     meta = install(args.source, args.dest, args.dtype, args.lexicon, args.cache_dir,
                    args.lm_weight, args.lexicon_paths, args.lexicon_edits,
                    None if args.bigram_data == 'none' else args.bigram_data,
-                   tuple(args.bigram_corpora.split(',')), args.min_bigram_count)
+                   tuple(args.bigram_corpora.split(',')), args.min_bigram_count,
+                   args.mix_base, args.mix)
   except (ckpt_lib.CheckpointError, FileNotFoundError, ValueError, RuntimeError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 1
   size = sum(os.path.getsize(os.path.join(args.dest, f)) for f in os.listdir(args.dest))
   provenance, settings = meta['provenance'], meta['settings']
-  print(f'installed {provenance["from"]} -> {args.dest} ({size / 2**20:.1f} MiB, '
+  mixed = provenance.get('mixed')
+  print(f'installed {provenance["from"]}'
+        + (f' ({mixed["mix"]} of the way from {mixed["base_path"]})' if mixed else '')
+        + f' -> {args.dest} ({size / 2**20:.1f} MiB, '
         f'{meta["num_params"]:,} parameters, {meta["params_dtype"]})')
   if 'lexicon' in meta:
     lex = meta['lexicon']

@@ -313,15 +313,15 @@ def test_word_list_files_read_back(tmp_path):
 def test_interpolate_between_the_base_and_the_tuned_parameters():
   base = {'encoder': np.array([1.0, -2.0], np.float32), 'decoder': np.array([0.0, 4.0], np.float32)}
   tuned = {'encoder': base['encoder'].copy(), 'decoder': np.array([1.0, 2.0], np.float32)}
-  half = adapt.interpolate(base, tuned, 0.5)
+  half = bundle_lib.interpolate(base, tuned, 0.5)
   np.testing.assert_array_equal(half['decoder'], [0.5, 3.0])
   assert half['decoder'].dtype == np.float32
   np.testing.assert_array_equal(half['encoder'], base['encoder'])
-  signed_zero = adapt.interpolate({'w': np.array([-0.0], np.float32)},
+  signed_zero = bundle_lib.interpolate({'w': np.array([-0.0], np.float32)},
                                   {'w': np.array([-0.0], np.float32)}, 0.25)['w']
   assert np.signbit(signed_zero[0])  # Bit-identical, not only equal.
-  np.testing.assert_array_equal(adapt.interpolate(base, tuned, 0.0)['decoder'], base['decoder'])
-  assert adapt.interpolate(base, tuned, 1.0) is tuned
+  np.testing.assert_array_equal(bundle_lib.interpolate(base, tuned, 0.0)['decoder'], base['decoder'])
+  assert bundle_lib.interpolate(base, tuned, 1.0) is tuned
 
 
 def test_the_bundle_is_strength_of_the_way_to_the_checkpoint(base, adapted):

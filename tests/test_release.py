@@ -1,4 +1,5 @@
 """Installing a release model, and the release model shipped in pyhanzi_jax/release."""
+import dataclasses
 import json
 import os
 import subprocess
@@ -10,6 +11,7 @@ import pytest
 
 from pyhanzi_jax import bundle as bundle_lib
 from pyhanzi_jax import convert
+from pyhanzi_jax import model as model_lib
 from pyhanzi_jax import release
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -40,6 +42,34 @@ def test_install_of_a_missing_source_is_a_clear_error(tmp_path, capsys):
   assert release.main([str(tmp_path / 'nope'), '--dest', str(tmp_path / 'out')]) == 1
   assert 'does not exist' in capsys.readouterr().err
   assert not os.path.exists(tmp_path / 'out')
+
+
+def test_install_mixes_the_source_with_a_base(source_bundle, tmp_path, capsys):
+  src = bundle_lib.load_bundle(source_bundle)
+  moved = jax.tree.map(lambda x: np.asarray(x, np.float32) + 1.0, src.params)
+  later = bundle_lib.export_bundle(str(tmp_path / 'later'), moved, src.model_config,
+                                   src.pinyin_vocab, src.hanzi_vocab, max_len=64,
+                                   dtype='float32', provenance={'from': 'trained further'})
+  dest = str(tmp_path / 'mixed')
+  meta = release.install(later, dest, dtype='float32', lexicon='none', mix_base=source_bundle,
+                         mix=0.25)
+  got = bundle_lib.load_bundle(dest).params
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(b, np.asarray(a) + 0.25, atol=1e-6),
+               src.params, got)
+  assert meta['provenance']['mixed'] == {'base': 'a test', 'base_path': source_bundle,
+                                         'mix': 0.25}
+  # Out of range, or a base of another shape: refused, nothing written.
+  assert release.main([later, '--dest', str(tmp_path / 'no1'), '--lexicon', 'none',
+                       '--mix-base', source_bundle, '--mix', '1.5']) == 1
+  assert 'between 0 and 1' in capsys.readouterr().err
+  other_config = dataclasses.replace(src.model_config, mlp_dim=src.model_config.mlp_dim * 2)
+  other = bundle_lib.export_bundle(
+      str(tmp_path / 'other'), model_lib.init_params(other_config, jax.random.key(1)),
+      other_config, src.pinyin_vocab, src.hanzi_vocab, max_len=64, dtype='float32')
+  assert release.main([later, '--dest', str(tmp_path / 'no2'), '--lexicon', 'none',
+                       '--mix-base', other]) == 1
+  assert 'other names or shapes' in capsys.readouterr().err
+  assert not os.path.exists(tmp_path / 'no1') and not os.path.exists(tmp_path / 'no2')
 
 
 def test_validation_metrics_are_those_of_the_chosen_step(tmp_path):
