@@ -120,6 +120,9 @@ DEFAULT_PATHS = 4     # 0: no lattice sentences.
 DEFAULT_EDITS = 4     # 0: no rewrites; with both 0 the lexicon only re-ranks the beam's.
 WORDS_PER_READING = 8  # Homophone words kept per reading for the lattice, most frequent first.
 WORDS_PER_EDIT = 2     # Lexicon words tried for each span of the text `edits` rewrites.
+# Words longer than this are 2% of a list: the segmentation looks for them only where a span
+# begins as one of them does (WordLM._long_heads), not at every length up to the longest word.
+SHORT_WORD = 4
 # What a candidate gains per character of a user's word it contains (nats, on the model's
 # log-probability scale). Measured on the stage 6 release: 耶和华 lost to 也和话 by 6.6 nats of
 # model score against 4.6 x 0.3 from the word list; 3 per character (9 for it) lets the
@@ -413,46 +416,71 @@ class WordLM:
   def __len__(self) -> int:
     return len(self.logp)
 
-  def _best_segmentation(self, text: str) -> tuple[float, list[int]]:
-    """(unigram log-probability of text's best segmentation, where each of its words starts).
+  @functools.cached_property
+  def _long_heads(self) -> frozenset[str]:
+    """The first SHORT_WORD characters of every longer word: a span that starts with none of
+    them is no word of more than SHORT_WORD characters, so the segmentation stops looking."""
+    return frozenset(w[:SHORT_WORD] for w in self.logp if len(w) > SHORT_WORD)
 
-    A dynamic programme over word ends (jieba's): a character that is no word of the list
-    costs `unknown`."""
+  def _segmentation(self, text: str, shared: Optional[tuple[list, list]] = None,
+                    keep: int = 0) -> tuple[list[float], list[int]]:
+    """(best, start): best[j] the unigram log-probability of text[:j]'s best segmentation,
+    start[j] where its last word begins. A dynamic programme over word ends (jieba's): a
+    character that is no word of the list costs `unknown`.
+
+    shared: the tables of another text with the same first `keep` characters; their entries up
+    to `keep` hold for this text too (they depend on text[:keep] only), so only the words that
+    end after `keep` are looked up, in the order a full pass would (the same floats)."""
     n = len(text)
-    best = [0.0] + [-math.inf] * n  # best[j]: best log-probability of text[:j]
-    start = [0] * (n + 1)  # start[j]: where the last word of that segmentation begins
-    for i in range(n):
-      if best[i] == -math.inf:
+    best = [0.0] + [-math.inf] * n
+    start = [0] * (n + 1)
+    first = 0
+    if shared is not None and keep > 0:
+      best[:keep + 1], start[:keep + 1] = shared[0][:keep + 1], shared[1][:keep + 1]
+      first = max(0, keep + 1 - self.max_word)
+    get, heads, unknown = self.logp.get, self._long_heads, self.unknown
+    for i in range(first, n):
+      here = best[i]
+      if here == -math.inf:
         continue
-      for j in range(i + 1, min(n, i + self.max_word) + 1):
-        s = self.logp.get(text[i:j])
+      last = min(n, i + self.max_word)
+      if last > i + SHORT_WORD and text[i:i + SHORT_WORD] not in heads:
+        last = i + SHORT_WORD
+      for j in range(max(i + 1, keep + 1), last + 1):
+        s = get(text[i:j])
         if s is None:
           if j > i + 1:
             continue
-          s = self.unknown
-        if best[i] + s > best[j]:
-          best[j] = best[i] + s
+          s = unknown
+        if here + s > best[j]:
+          best[j] = here + s
           start[j] = i
-    return best[n], start
+    return best, start
 
   def segment(self, text: str) -> list[str]:
     """The words of text's best unigram segmentation."""
-    _, start = self._best_segmentation(text)
+    return self._words(text, self._segmentation(text)[1])
+
+  @staticmethod
+  def _words(text: str, start: list[int]) -> list[str]:
     words, j = [], len(text)
     while j > 0:
       words.append(text[start[j]:j])
       j = start[j]
     return words[::-1]
 
-  def score(self, text: str) -> float:
+  def score(self, text: str, shared: Optional[tuple[list, list]] = None, keep: int = 0
+            ) -> float:
     """log p(text): its best unigram segmentation's; with bigrams, that segmentation's words
     under p(w | prev) = (count(prev w) + BIGRAM_PRIOR p(w)) / (count(prev) + BIGRAM_PRIOR),
-    which is the unigram probability after a word the counted text never had as a history."""
+    which is the unigram probability after a word the counted text never had as a history.
+    shared, keep: as for `_segmentation` (the same score, found faster)."""
+    best, start = self._segmentation(text, shared, keep)
     if self.bigrams is None:
-      return self._best_segmentation(text)[0]
+      return best[len(text)]
     lookup = self.bigrams.lookup
     total, prev = 0.0, START
-    for w in self.segment(text):
+    for w in self._words(text, start):
       p = math.exp(self.logp.get(w, self.unknown))
       pair, seen = lookup(prev, w)
       total += math.log((pair + BIGRAM_PRIOR * p) / (seen + BIGRAM_PRIOR))
@@ -517,6 +545,7 @@ class WordLM:
     """
     n = len(keys)
     allowed = [frozenset(o) for o in options]
+    tables = self._segmentation(text)  # Shared by every rewrite up to where it starts.
     base = self.score(text)
     gain: dict[str, float] = {}
     for i in range(n):
@@ -526,7 +555,7 @@ class WordLM:
         for _, w in self._span_words(keys, allowed, i, j)[:WORDS_PER_EDIT]:
           new = text[:i] + w + text[j:]
           if w != text[i:j] and new not in gain:
-            gain[new] = self.score(new) - base
+            gain[new] = self.score(new, tables, i) - base
     return heapq.nlargest(k, gain, key=gain.__getitem__)
 
 

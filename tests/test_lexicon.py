@@ -29,6 +29,26 @@ def test_score_is_the_best_segmentation():
   assert lm.score('') == 0.0
 
 
+def test_long_words_are_found_and_shared_tables_give_the_same_scores():
+  # Longer than lexicon.SHORT_WORD: found where the span begins as the long word does.
+  counts = {**COUNTS, '中华人民共和国': 50, '中华': 10, '人民': 10, '共和国': 10, '中华人民': 1}
+  lm = lexicon.WordLM(counts)
+  assert len('中华人民共和国') > lexicon.SHORT_WORD
+  assert lm.segment('好中华人民共和国体育场馆') == ['好', '中华人民共和国', '体育', '场馆']
+  assert lm.segment('中华人民体育') == ['中华人民', '体育']
+  # A text that shares its first `keep` characters with another reuses its tables: the same
+  # score to the bit, whatever follows (with and without bigrams).
+  bigram_lm = lexicon.WordLM(counts, bigrams=lexicon.count_bigrams(
+      lm, ['中华人民共和国体育场馆', '体育场馆'], min_count=1))
+  text = '体育场中华人民共和国场馆'
+  for model in (lm, bigram_lm):
+    tables = model._segmentation(text)
+    for keep in range(len(text) + 1):
+      for tail in ('', '观', '民共和国体育', text[keep:][::-1]):
+        other = text[:keep] + tail
+        assert model.score(other, tables, keep) == model.score(other), (keep, tail)
+
+
 def test_rerank_adds_the_weighted_word_score():
   lm = lexicon.WordLM(COUNTS)
   cands = [('体育场观', -1.0), ('体育场馆', -1.5)]
