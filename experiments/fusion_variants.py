@@ -20,6 +20,9 @@ import heapq
 import math
 import sys
 
+import jax
+import numpy as np
+
 from pyhanzi_jax import bundle as bundle_lib
 from pyhanzi_jax import lexicon as lexicon_lib
 
@@ -40,13 +43,16 @@ def corpus_unigrams(base: bundle_lib.Bundle, share: float, out: str) -> None:
   counts = base.lexicon.counts
   corpus = {w: c for w, c in base.lexicon.bigrams.history.items() if w in counts}
   print(f'{len(corpus):,} of {len(counts):,} words seen, {sum(corpus.values()):,} times')
-  mixed = lexicon_lib.mix(*([counts] * (round(1 / share) - 1) + [corpus]))
+  mixed = lexicon_lib.mix(*([counts] * (round(1 / share) - 1) + [corpus]))  # share = 1/n.
   _export(base, out, base.params, mixed, f'word list mixed {share} with training-text counts')
 
 
 def half(base: bundle_lib.Bundle, part: str, toward: str, out: str) -> None:
   """The base with its `part` ('encoder' or 'decoder') replaced by `toward`'s."""
   other = bundle_lib.load_model(toward)
+  if (jax.tree.map(np.shape, other.params) != jax.tree.map(np.shape, base.params)
+      or other.hanzi_vocab.fingerprint() != base.hanzi_vocab.fingerprint()):
+    raise SystemExit(f'{toward} is not a model of the same shapes and vocabulary as the base')
   params = {**base.params, part: other.params[part]}
   _export(base, out, params, base.lexicon.counts, f'its {part} from {toward}')
 
@@ -104,6 +110,9 @@ def main(argv=None) -> int:
   if base.lexicon is None or base.lexicon.bigrams is None:
     ap.error(f'{args.model} has no word list with bigrams to vary')
   if args.variant == 'corpus-unigrams':
+    parts = 1 / args.share if 0 < args.share <= 0.5 else 0
+    if parts != round(parts):  # lexicon.mix takes the mean of whole lists.
+      ap.error(f'--share must be 1/n for a whole n >= 2 (0.5, 0.25, ...), got {args.share}')
     corpus_unigrams(base, args.share, args.out)
   else:
     if not args.toward:

@@ -435,6 +435,9 @@ class WordLM:
     best = [0.0] + [-math.inf] * n
     start = [0] * (n + 1)
     first = 0
+    if shared is not None and not 0 <= keep <= min(n, len(shared[0]) - 1):
+      raise ValueError(f'keep={keep} is beyond the text ({n}) or the shared tables '
+                       f'({len(shared[0]) - 1})')
     if shared is not None and keep > 0:
       best[:keep + 1], start[:keep + 1] = shared[0][:keep + 1], shared[1][:keep + 1]
       first = max(0, keep + 1 - self.max_word)

@@ -109,6 +109,8 @@ def install(source: str, dest: str = RELEASE_DIR, dtype: str = 'float16',
   old = bundle.meta.get('provenance', {})
   provenance = {'from': str(old.get('from', source))}
   params = bundle.params
+  if mix_base is None and 'mixed' in old:  # A mixture installed again says it is one.
+    provenance['mixed'] = old['mixed']
   if mix_base is not None:
     if not 0.0 <= mix <= 1.0:
       raise ValueError(f'--mix must be between 0 and 1, got {mix}')
@@ -119,7 +121,8 @@ def install(source: str, dest: str = RELEASE_DIR, dtype: str = 'float16',
                        'only models of one training history can be mixed')
     if base.hanzi_vocab.fingerprint() != bundle.hanzi_vocab.fingerprint() or \
         base.pinyin_vocab.fingerprint() != bundle.pinyin_vocab.fingerprint():
-      raise ValueError(f'{mix_base} has other vocabularies than {source}')
+      raise ValueError(f'{mix_base} has other vocabularies than {source}: only models of one '
+                       'training history (one prepared data directory) can be mixed')
     params = bundle_lib.interpolate(base.params, bundle.params, mix)
     base_from = base.meta.get('provenance', {}).get('from', mix_base)
     provenance['mixed'] = {'base': str(base_from), 'base_path': mix_base, 'mix': mix}
@@ -190,16 +193,19 @@ def main(argv=None) -> int:
                   help='keep the word pairs seen at least this often')
   ap.add_argument('--mix-base', default=None,
                   help='a model the source trained on from: install parameters between the two')
-  ap.add_argument('--mix', type=float, default=0.5,
-                  help="with --mix-base, how far from its parameters toward the source's (0-1)")
+  ap.add_argument('--mix', type=float, default=None,
+                  help="with --mix-base, how far from its parameters toward the source's (0-1; "
+                  'default 0.5)')
   ap.add_argument('--cache-dir', default=DEFAULT_CACHE, help='where downloads are kept')
   args = ap.parse_args(argv)
+  if args.mix is not None and args.mix_base is None:
+    ap.error('--mix needs --mix-base: the model to mix the source with')
   try:
     meta = install(args.source, args.dest, args.dtype, args.lexicon, args.cache_dir,
                    args.lm_weight, args.lexicon_paths, args.lexicon_edits,
                    None if args.bigram_data == 'none' else args.bigram_data,
                    tuple(args.bigram_corpora.split(',')), args.min_bigram_count,
-                   args.mix_base, args.mix)
+                   args.mix_base, 0.5 if args.mix is None else args.mix)
   except (ckpt_lib.CheckpointError, FileNotFoundError, ValueError, RuntimeError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 1

@@ -36,6 +36,9 @@ def test_long_words_are_found_and_shared_tables_give_the_same_scores():
   assert len('中华人民共和国') > lexicon.SHORT_WORD
   assert lm.segment('好中华人民共和国体育场馆') == ['好', '中华人民共和国', '体育', '场馆']
   assert lm.segment('中华人民体育') == ['中华人民', '体育']
+  # A word of exactly SHORT_WORD characters that begins no longer word is still looked up.
+  assert lexicon.WordLM({**counts, '一心一意': 30}).segment('体育一心一意场馆') == [
+      '体育', '一心一意', '场馆']
   # A text that shares its first `keep` characters with another reuses its tables: the same
   # score to the bit, whatever follows (with and without bigrams).
   bigram_lm = lexicon.WordLM(counts, bigrams=lexicon.count_bigrams(
@@ -158,6 +161,34 @@ def test_paths_are_the_best_sentences_of_the_word_lattice():
   # Only characters the decoder allows: without 馆, 场馆 cannot be used.
   assert all('馆' not in p for p in lm.paths(keys, options[:3] + [['官', '观']], 5))
 
+
+
+def test_edits_rank_as_full_rescoring_would():
+  # edits scores each rewrite reusing the text's tables up to where it starts: the rewrites and
+  # their order must be those of scoring every rewrite afresh.
+  # 观体 and 育: a rewrite of 提鱼 after 观 (体育) is best cut 观体 + 育, through the table
+  # entry of the rewrite's own first character, which the text's tables must not supply.
+  counts = dict(COUNTS, 长官=25, 官=1, 长=8, 提=3, 鱼=2, 观场=4, 馆体=2, 观体=200, 育=50)
+  readings = {**{w: r.split() for w, r in READINGS.items()}, '观场': ['guan', 'chang'],
+              '馆体': ['guan', 'ti'], '观体': ['guan', 'ti']}
+  unigrams = lexicon.WordLM(counts, readings)
+  lm = lexicon.WordLM(counts, readings, lexicon.count_bigrams(
+      unigrams, ['体育场馆体育', '观场体育', '提鱼场观长官'], min_count=1))
+  keys = ['ti', 'yu', 'chang', 'guan', 'chang', 'guan', 'ti', 'yu']
+  allowed = {'ti': ['提', '体'], 'yu': ['鱼', '育'], 'chang': ['场', '长'], 'guan': ['官', '馆', '观']}
+  options = [allowed[k] for k in keys]
+  text = '提鱼场观场观提鱼'
+  scored = []  # Every (rewrite, its score) edits computes.
+  def spy(t, shared=None, keep=0):
+    scored.append((t, lexicon.WordLM.score(lm, t, shared, keep)))
+    return scored[-1][1]
+  lm.score = spy
+  got = lm.edits(keys, options, text, 20)
+  afresh = lexicon.WordLM(counts, readings, lm.bigrams)
+  assert len(got) >= 5 and len(scored) > len(got)
+  assert [(t, afresh.score(t)) for t, _ in scored] == scored
+  with pytest.raises(ValueError, match='keep'):
+    lm.score('体育', lm._segmentation('体'), 2)  # Longer than the tables it shares.
 
 def test_edits_rewrite_one_span_as_a_word_best_gain_first():
   counts = dict(COUNTS, 长官=25, 官=1, 长=8, 提=3, 鱼=2)

@@ -58,6 +58,12 @@ def test_install_mixes_the_source_with_a_base(source_bundle, tmp_path, capsys):
                src.params, got)
   assert meta['provenance']['mixed'] == {'base': 'a test', 'base_path': source_bundle,
                                          'mix': 0.25}
+  # Installed again (to ship it), it still says it is a mixture.
+  again = release.install(dest, str(tmp_path / 'again'), dtype='float32', lexicon='none')
+  assert again['provenance']['mixed'] == meta['provenance']['mixed']
+  with pytest.raises(SystemExit):  # --mix alone would install the source unmixed.
+    release.main([later, '--dest', str(tmp_path / 'no0'), '--lexicon', 'none', '--mix', '0.3'])
+  assert '--mix needs --mix-base' in capsys.readouterr().err
   # Out of range, or a base of another shape: refused, nothing written.
   assert release.main([later, '--dest', str(tmp_path / 'no1'), '--lexicon', 'none',
                        '--mix-base', source_bundle, '--mix', '1.5']) == 1
@@ -69,7 +75,7 @@ def test_install_mixes_the_source_with_a_base(source_bundle, tmp_path, capsys):
   assert release.main([later, '--dest', str(tmp_path / 'no2'), '--lexicon', 'none',
                        '--mix-base', other]) == 1
   assert 'other names or shapes' in capsys.readouterr().err
-  assert not os.path.exists(tmp_path / 'no1') and not os.path.exists(tmp_path / 'no2')
+  assert not any(os.path.exists(tmp_path / d) for d in ('no0', 'no1', 'no2'))
 
 
 def test_validation_metrics_are_those_of_the_chosen_step(tmp_path):
