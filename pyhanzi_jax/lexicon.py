@@ -328,6 +328,7 @@ class WordLM:
     self.user_words: frozenset[str] = frozenset()  # See with_words.
     self.user_longest = 0  # Characters of the longest user word.
     self.bonus = 0.0
+    self._singles_cache: dict[tuple[str, ...], list[tuple[float, str]]] = {}
 
   @classmethod
   def from_arrays(cls, arrays: 'LexiconArrays') -> 'WordLM':
@@ -510,8 +511,7 @@ class WordLM:
     """
     n = len(keys)
     allowed = [frozenset(o) for o in options]
-    singles = [sorted(((self.logp.get(c, self.unknown), c) for c in o), reverse=True)
-               [:WORDS_PER_READING] for o in options]
+    singles = [self._singles(o) for o in options]
     best: list[list[tuple[float, str]]] = [[(0.0, '')]] + [[] for _ in range(n)]
     for j in range(1, n + 1):
       found: dict[str, float] = {}
@@ -531,6 +531,19 @@ class WordLM:
               found[text] = total
       best[j] = heapq.nlargest(k, ((v, t) for t, v in found.items()))
     return [t for _, t in best[n]]
+
+  def _singles(self, option: Sequence[str]) -> list[tuple[float, str]]:
+    """[(log p, character)] of the WORDS_PER_READING likeliest of `option`, best first: a
+    position's single-character edges. The same few hundred candidate lists (one per syllable)
+    come back line after line, so each is sorted once (~1 ms a line otherwise)."""
+    key = tuple(option)
+    found = self._singles_cache.get(key)
+    if found is None:
+      if len(self._singles_cache) >= MAX_CACHED_OPTIONS:
+        self._singles_cache.clear()
+      found = self._singles_cache[key] = sorted(
+          ((self.logp.get(c, self.unknown), c) for c in option), reverse=True)[:WORDS_PER_READING]
+    return found
 
   def _span_words(self, keys, allowed, i: int, j: int) -> list[tuple[float, str]]:
     """[(log p, word)], best first: the words read as syllables keys[i:j] whose characters
@@ -586,6 +599,8 @@ _BIGRAM_MEMBERS = ('history_words', 'history_counts', 'pair_starts', 'pair_words
 # bounds a long-lived server's memory; ~1,000 words cover a day of typing.
 MAX_CACHED_HISTORIES = 4096
 MAX_CACHED_READINGS = 1 << 16  # Likewise the lattice's entries (ReadingIndex), hits and misses.
+# Sorted candidate lists WordLM._singles keeps: one per syllable and tone typed (~2,000 at most).
+MAX_CACHED_OPTIONS = 4096
 
 
 def _text_array(items: Sequence[str]) -> np.ndarray:

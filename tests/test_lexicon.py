@@ -160,6 +160,11 @@ def test_paths_are_the_best_sentences_of_the_word_lattice():
   assert cut[0] == '体，场馆' and all(p[1] == '，' for p in cut)
   # Only characters the decoder allows: without 馆, 场馆 cannot be used.
   assert all('馆' not in p for p in lm.paths(keys, options[:3] + [['官', '观']], 5))
+  # The sorted single-character edges are kept per candidate list: another list of the same
+  # length at the same position gives what a fresh model gives.
+  other = options[:1] + [['鱼', '玉']] + options[2:]
+  fresh = lexicon.WordLM(counts, {w: r.split() for w, r in READINGS.items()})
+  assert lm.paths(keys, other, 5) == fresh.paths(keys, other, 5) != paths
 
 
 
