@@ -20,9 +20,6 @@ import heapq
 import math
 import sys
 
-import jax
-import numpy as np
-
 from pyhanzi_jax import bundle as bundle_lib
 from pyhanzi_jax import lexicon as lexicon_lib
 
@@ -50,9 +47,10 @@ def corpus_unigrams(base: bundle_lib.Bundle, share: float, out: str) -> None:
 def half(base: bundle_lib.Bundle, part: str, toward: str, out: str) -> None:
   """The base with its `part` ('encoder' or 'decoder') replaced by `toward`'s."""
   other = bundle_lib.load_model(toward)
-  if (jax.tree.map(np.shape, other.params) != jax.tree.map(np.shape, base.params)
-      or other.hanzi_vocab.fingerprint() != base.hanzi_vocab.fingerprint()):
-    raise SystemExit(f'{toward} is not a model of the same shapes and vocabulary as the base')
+  try:
+    bundle_lib.check_mixable(other, base, toward, 'the base')
+  except ValueError as e:
+    raise SystemExit(f'error: {e}') from None
   params = {**base.params, part: other.params[part]}
   _export(base, out, params, base.lexicon.counts, f'its {part} from {toward}')
 
@@ -67,8 +65,7 @@ def bigram_paths(width: int):
       return unigram_paths(self, keys, options, k)
     n, lookup, prior = len(keys), self.bigrams.lookup, lexicon_lib.BIGRAM_PRIOR
     allowed = [frozenset(o) for o in options]
-    singles = [sorted(((self.logp.get(c, self.unknown), c) for c in o), reverse=True)
-               [:lexicon_lib.WORDS_PER_READING] for o in options]
+    singles = [self._singles(o) for o in options]
     best = [[(0.0, '', lexicon_lib.START)]] + [[] for _ in range(n)]
     for j in range(1, n + 1):
       found: dict[str, tuple[float, str]] = {}

@@ -166,6 +166,20 @@ def _unflatten(flat: dict[str, np.ndarray]):
   return tree
 
 
+def check_mixable(base: Bundle, other: Bundle, base_name: str, other_name: str) -> None:
+  """ValueError unless the two models' parameters have the same names and shapes and their
+  vocabularies are the same: what mixing or swapping their parameters needs (their configs may
+  differ in what holds no parameter, such as dropout rates)."""
+  shapes = lambda tree: jax.tree.map(np.shape, tree)
+  if shapes(base.params) != shapes(other.params):
+    raise ValueError(f'{base_name} has parameters of other names or shapes than {other_name}: '
+                     'only models of one training history can be mixed')
+  if (base.hanzi_vocab.fingerprint() != other.hanzi_vocab.fingerprint()
+      or base.pinyin_vocab.fingerprint() != other.pinyin_vocab.fingerprint()):
+    raise ValueError(f'{base_name} has other vocabularies than {other_name}: only models of one '
+                     'training history (one prepared data directory) can be mixed')
+
+
 def interpolate(base_params, tuned_params, strength: float):
   """base + strength x (tuned - base), leaf by leaf (weight-space interpolation, as WiSE-FT):
   0 gives the base, 1 the tuned parameters, and a leaf equal in both (a frozen encoder) keeps

@@ -562,7 +562,7 @@ class WordLM:
     n = len(keys)
     allowed = [frozenset(o) for o in options]
     tables = self._segmentation(text)  # Shared by every rewrite up to where it starts.
-    base = self.score(text)
+    base = self.score(text, tables, n)  # The text's own score from them, not a second pass.
     gain: dict[str, float] = {}
     for i in range(n):
       for j in range(i + 2, min(n, i + self.max_reading) + 1):

@@ -24,9 +24,6 @@ import json
 import os
 import sys
 
-import jax
-import numpy as np
-
 from pyhanzi_jax import bundle as bundle_lib
 from pyhanzi_jax import checkpoint as ckpt_lib
 from pyhanzi_jax import cli
@@ -61,6 +58,7 @@ LEXICON_CHOICES = lexicon_lib.SOURCES + ('source', 'none')
 # the newer registers added, the mean char acc over the out-of-source dev sets rose 0.26 points
 # at the same weight (dev_tech +0.8), with general and domain unchanged (docs/QUALITY.md).
 BIGRAM_CORPORA = ('general', 'domain', 'tech', 'ui', 'dialogue', 'idiom')
+DEFAULT_MIX = 0.5  # --mix: half way from --mix-base to the source.
 
 
 def count_bigrams(counts: dict[str, int], hanzi_vocab: vocab_lib.Vocab, data_dir: str,
@@ -92,7 +90,7 @@ def install(source: str, dest: str = RELEASE_DIR, dtype: str = 'float16',
             lexicon_edits: int = lexicon_lib.DEFAULT_EDITS, bigram_data: str | None = None,
             bigram_corpora=BIGRAM_CORPORA,
             min_bigram_count: int = lexicon_lib.MIN_BIGRAM_COUNT, mix_base: str | None = None,
-            mix: float = 1.0) -> dict:
+            mix: float = DEFAULT_MIX) -> dict:
   """Exports `source` (workdir or bundle) into `dest`; returns the written bundle.json.
 
   lexicon: a word list of lexicon.SOURCES ('jieba+wordfreq', the release's: the mean of jieba's
@@ -109,20 +107,14 @@ def install(source: str, dest: str = RELEASE_DIR, dtype: str = 'float16',
   old = bundle.meta.get('provenance', {})
   provenance = {'from': str(old.get('from', source))}
   params = bundle.params
-  if mix_base is None and 'mixed' in old:  # A mixture installed again says it is one.
-    provenance['mixed'] = old['mixed']
-  if mix_base is not None:
+  if mix_base is None:
+    if 'mixed' in old:  # A mixture installed again says it is one.
+      provenance['mixed'] = old['mixed']
+  else:
     if not 0.0 <= mix <= 1.0:
       raise ValueError(f'--mix must be between 0 and 1, got {mix}')
     base = bundle_lib.load_model(mix_base)
-    shapes = lambda tree: jax.tree.map(np.shape, tree)  # Dropout rates may differ.
-    if shapes(base.params) != shapes(bundle.params):
-      raise ValueError(f'{mix_base} has parameters of other names or shapes than {source}: '
-                       'only models of one training history can be mixed')
-    if base.hanzi_vocab.fingerprint() != bundle.hanzi_vocab.fingerprint() or \
-        base.pinyin_vocab.fingerprint() != bundle.pinyin_vocab.fingerprint():
-      raise ValueError(f'{mix_base} has other vocabularies than {source}: only models of one '
-                       'training history (one prepared data directory) can be mixed')
+    bundle_lib.check_mixable(base, bundle, mix_base, source)
     params = bundle_lib.interpolate(base.params, bundle.params, mix)
     base_from = base.meta.get('provenance', {}).get('from', mix_base)
     provenance['mixed'] = {'base': str(base_from), 'base_path': mix_base, 'mix': mix}
@@ -195,7 +187,7 @@ def main(argv=None) -> int:
                   help='a model the source trained on from: install parameters between the two')
   ap.add_argument('--mix', type=float, default=None,
                   help="with --mix-base, how far from its parameters toward the source's (0-1; "
-                  'default 0.5)')
+                  f'default {DEFAULT_MIX})')
   ap.add_argument('--cache-dir', default=DEFAULT_CACHE, help='where downloads are kept')
   args = ap.parse_args(argv)
   if args.mix is not None and args.mix_base is None:
@@ -205,7 +197,7 @@ def main(argv=None) -> int:
                    args.lm_weight, args.lexicon_paths, args.lexicon_edits,
                    None if args.bigram_data == 'none' else args.bigram_data,
                    tuple(args.bigram_corpora.split(',')), args.min_bigram_count,
-                   args.mix_base, 0.5 if args.mix is None else args.mix)
+                   args.mix_base, DEFAULT_MIX if args.mix is None else args.mix)
   except (ckpt_lib.CheckpointError, FileNotFoundError, ValueError, RuntimeError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 1

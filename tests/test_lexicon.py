@@ -167,7 +167,6 @@ def test_paths_are_the_best_sentences_of_the_word_lattice():
   assert lm.paths(keys, other, 5) == fresh.paths(keys, other, 5) != paths
 
 
-
 def test_edits_rank_as_full_rescoring_would():
   # edits scores each rewrite reusing the text's tables up to where it starts: the rewrites and
   # their order must be those of scoring every rewrite afresh.
