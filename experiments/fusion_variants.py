@@ -46,10 +46,10 @@ def corpus_unigrams(base: bundle_lib.Bundle, share: float, out: str) -> None:
 
 def half(base: bundle_lib.Bundle, part: str, toward: str, out: str) -> None:
   """The base with its `part` ('encoder' or 'decoder') replaced by `toward`'s."""
-  other = bundle_lib.load_model(toward)
   try:
+    other = bundle_lib.load_model(toward)
     bundle_lib.check_mixable(other, base, toward, 'the base')
-  except ValueError as e:
+  except (bundle_lib.BundleError, ValueError) as e:
     raise SystemExit(f'error: {e}') from None
   params = {**base.params, part: other.params[part]}
   _export(base, out, params, base.lexicon.counts, f'its {part} from {toward}')
@@ -103,7 +103,10 @@ def main(argv=None) -> int:
     return lexicon_weight.main(rest) or 0
   if not args.out:
     ap.error(f'{args.variant} needs --out')
-  base = bundle_lib.load_model(args.model)
+  try:
+    base = bundle_lib.load_model(args.model)
+  except bundle_lib.BundleError as e:
+    ap.error(str(e))
   if base.lexicon is None or base.lexicon.bigrams is None:
     ap.error(f'{args.model} has no word list with bigrams to vary')
   if args.variant == 'corpus-unigrams':
