@@ -39,25 +39,30 @@ def main(argv=None):
   ap.add_argument('--paths', default='0,8', help='lexicon path counts to try')
   ap.add_argument('--edits', default='0', help='lexicon edit counts to try')
   ap.add_argument('--form', default='spaced', choices=evaluate.FORMS)
+  ap.add_argument('--beams', default='',
+                  help="beam sizes to try, comma list (default: the bundle's)")
   args = ap.parse_args(argv)
 
   weights = [float(w) for w in args.weights.split(',')]
   model = args.model or 'the release model'
-  header = True
-  for paths, edits in itertools.product([int(p) for p in args.paths.split(',')],
-                                        [int(e) for e in args.edits.split(',')]):
-    conv = convert.Converter(args.model, lm_weight=0, lexicon_paths=paths, lexicon_edits=edits)
+  header = None  # The beam the table printed last was made with.
+  beams = [int(b) for b in args.beams.split(',')] if args.beams else [None]
+  for beam, paths, edits in itertools.product(beams,
+                                              [int(p) for p in args.paths.split(',')],
+                                              [int(e) for e in args.edits.split(',')]):
+    conv = convert.Converter(args.model, beam_size=beam, lm_weight=0, lexicon_paths=paths,
+                             lexicon_edits=edits)
     if conv.lexicon is None:
       ap.error(f'{model} has no lexicon; install one with python -m pyhanzi_jax.release')
     if paths + edits and not conv.lexicon.has_readings:
       ap.error(f'{model}: its lexicon has no readings (an older bundle); release it again')
-    if header:
+    if header != conv.settings.beam_size:
       print(f'model {model}, beam {conv.settings.beam_size}, '
             f'lexicon {len(conv.lexicon):,} words, {args.form} input')
       print('| corpus | lines | paths | edits | ' +
             ' | '.join(f'weight {w}: char / sent' for w in weights) + ' |')
       print('|---|---:|---:|---:|' + '---:|' * len(weights))
-      header = False
+      header = conv.settings.beam_size
     out_of_source = []  # Per weight, the (char, sent) of each out-of-source corpus.
     for corpus in args.corpora.split(','):
       rows = common.dev_rows(args.data, corpus, args.lines, args.offset)
