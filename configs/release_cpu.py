@@ -21,7 +21,7 @@ From the shipped model instead (a copy, so that a later release does not change 
 
 Stage 11 starts from the release grown by three encoder blocks:
 
-  python -m experiments.grow_encoder --add 3 --out runs/grown6
+  python -m experiments.grow_encoder --model runs/base --add 3 --out runs/grown6
   nohup nice -n 10 python -m pyhanzi_jax.main --config=configs/release_cpu.py:stage=11 \
       --workdir=runs/grow11 >> runs/grow11.log 2>&1 &
 

@@ -8,7 +8,9 @@ model's converter finds its candidates as it does by default (its beam, the word
 paths and rewrites), the second model scores the same candidates teacher-forced
 (decode.score_sequences), and each is ranked by
 (1 - alpha) * first + alpha * second + weight * word log-probability.
-alpha 0 is the first model's default conversion (lexicon_weight's figure). Weight-space mixing
+alpha 0 is the first model's default conversion (lexicon_weight's figure); a line with a
+piece longer than the decoding window (decoded in overlapping windows) keeps its default
+answer at every alpha, and each corpus's row says how many did. Weight-space mixing
 (`release --mix-base`) averages the parameters instead; this keeps both models and costs a
 second scoring pass a line. docs/QUALITY.md, "What was tried", has the run.
 """
@@ -48,11 +50,11 @@ def main(argv=None) -> int:
     ap.error('the first model has no word list')
   weight = first.settings.lm_weight if args.weight is None else args.weight
   k = first.settings.beam_size + first.proposals  # Every candidate of the default search.
-  found_by_piece = []
+  found_by_piece = {}
   rank = first._rank  # pylint: disable=protected-access
 
   def keep(toks, found):  # Every piece's candidates and first-model scores, as ranked.
-    found_by_piece.append((toks, dict(found)))
+    found_by_piece[tuple(toks)] = dict(found)  # Tokens carry their offsets: one key a piece.
     return rank(toks, found)
 
   first._rank = keep  # pylint: disable=protected-access
@@ -64,13 +66,24 @@ def main(argv=None) -> int:
     rows = common.dev_rows(args.data, corpus, args.lines, args.offset)
     start = time.perf_counter()
     texts = {a: [] for a in alphas}
+    windowed = 0
     for py, _ in rows:
       found_by_piece.clear()
-      first.candidates(evaluate.input_form(py, 'spaced'), k)
+      line = evaluate.input_form(py, 'spaced')
+      default = first.candidates(line, k)[0][0]
+      # The line's pieces in order (the converter decodes them sorted by length).
+      tokens, spans = first._parse(line)  # pylint: disable=protected-access
+      order = [tuple(tokens[a:b]) for a, b in spans]
+      if any(len(p) > first.window for p in order):  # Decoded in windows: the default answer.
+        windowed += 1
+        for a in alphas:
+          texts[a].append(default)
+        continue
       pieces = []
-      for toks, found in found_by_piece:
+      for toks in order:
+        found = found_by_piece[toks]
         ids = list(found)
-        src, table_rows = first.table.inputs([toks], 1)
+        src, table_rows = first.table.inputs([list(toks)], 1)
         seqs = np.zeros((1, len(ids), src.shape[1] - 1), np.int32)
         for j, s in enumerate(ids):
           seqs[0, j, :len(s)] = s
@@ -89,7 +102,9 @@ def main(argv=None) -> int:
     if corpus in common.OUT_OF_SOURCE_SETS:
       out_of_source.append(cells)
     print(f'| {corpus} | {len(rows)} | ' + ' | '.join(f'{c:.4f} / {s:.3f}' for c, s in cells) +
-          f' |  ({time.perf_counter() - start:.0f} s)', flush=True)
+          f' |  ({time.perf_counter() - start:.0f} s' +
+          (f'; {windowed} lines longer than the window, their default answer' if windowed
+           else '') + ')', flush=True)
   if out_of_source:
     n = len(out_of_source)
     print(f'| **mean (out of source, {n})** | | ' + ' | '.join(

@@ -1,11 +1,12 @@
 r"""A trained model with more encoder layers that computes exactly what it computed before.
 
-  python -m experiments.grow_encoder --model pyhanzi_jax/release --add 3 --out runs/grown6
+  python -m experiments.grow_encoder --model runs/base --add 3 --out runs/grown6
 
 The new blocks go after the old ones (before the encoder's final norm) with freshly initialised
 weights, except the two projections that write into the residual stream (the attention's `out`
 and the MLP's `wo`), which are zero: a pre-norm block whose writes are zero is the identity, so
-the grown model's outputs equal the old model's, and training can then teach the new blocks
+the grown model's outputs equal the old model's (the model's: the bundle written has no word
+list, whatever --model had), and training can then teach the new blocks
 alone (`config.optim.frozen` on everything else) what the wider text holds, without moving the
 weights the in-source accuracy rests on. The encoder runs once a sentence at conversion (the
 decoder once a character per hypothesis), so its layers cost the converter little time.

@@ -21,6 +21,7 @@ lines it is reported on. Choose on the out-of-source sets (common.OUT_OF_SOURCE_
       --corpora dev_tech,dev_dialogue,dev_narrative,hsk,cuv,general,domain
 """
 import argparse
+import dataclasses
 import itertools
 import time
 
@@ -67,12 +68,22 @@ def main(argv=None):
     for corpus in args.corpora.split(','):
       rows = common.dev_rows(args.data, corpus, args.lines, args.offset)
       t = time.perf_counter()
-      nbest = conv.candidates_batch([evaluate.input_form(py, args.form) for py, _ in rows],
-                                    conv.settings.beam_size + paths + edits)
+      texts = [evaluate.input_form(py, args.form) for py, _ in rows]
+      nbest = conv.candidates_batch(texts, conv.settings.beam_size + paths + edits)
+      # A line longer than the decoding window is converted in pieces, and its one candidate
+      # is the pieces' best joined, each ranked with the converter's weight: convert those
+      # again with each weight instead of re-ranking that one candidate.
+      long = [i for i, text in enumerate(texts) if len(conv._parse(text)[1]) > 1]  # pylint: disable=protected-access
       seconds = time.perf_counter() - t
       cells, scores = [], []
       for w in weights:
         best = [conv.lexicon.rerank(c, w)[0][0] for c in nbest]
+        if long:
+          settings = conv.settings
+          conv.settings = dataclasses.replace(settings, lm_weight=w)
+          for i, text in zip(long, conv.convert_batch([texts[i] for i in long])):
+            best[i] = text
+          conv.settings = settings
         r = evaluate.score_texts(best, [hz for _, hz in rows])
         cells.append(f'{r["char_acc"]:.4f} / {r["sent_acc"]:.3f}')
         scores.append((r['char_acc'], r['sent_acc']))

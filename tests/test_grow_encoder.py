@@ -15,7 +15,11 @@ def _tiny():
 
 def test_grown_model_gives_the_same_logits():
   config = _tiny()
-  params = jax.tree.map(np.asarray, model_lib.init_params(config, jax.random.key(1)))
+  rng = np.random.default_rng(0)
+  # Noise on every leaf, so that a norm or bias that grow() re-initialised (scale 1, bias 0)
+  # would differ from the trained one.
+  params = jax.tree.map(lambda x: np.asarray(x) + rng.normal(0, 0.1, np.shape(x)).astype(x.dtype),
+                        model_lib.init_params(config, jax.random.key(1)))
   grown, grown_config = grow_encoder.grow(params, config, add=2)
   assert grown_config.enc_layers == 4 and set(grown['encoder']) >= {'layers_2', 'layers_3'}
   src = jnp.array([[3, 4, 5, 6, 0, 0], [7, 8, 9, 10, 11, 12]], jnp.int32)
