@@ -22,6 +22,7 @@ import time
 import numpy as np
 
 from experiments import common
+from pyhanzi_jax import bundle as bundle_lib
 from pyhanzi_jax import convert
 from pyhanzi_jax import decode as decode_lib
 from pyhanzi_jax import evaluate
@@ -41,8 +42,11 @@ def main(argv=None) -> int:
   args = ap.parse_args(argv)
   alphas = [float(a) for a in args.alphas.split(',')]
 
-  first = convert.Converter(args.model)
-  second = convert.Converter(args.second)
+  try:
+    first = convert.Converter(args.model)
+    second = convert.Converter(args.second)
+  except bundle_lib.BundleError as e:
+    ap.error(str(e))
   if (first.hanzi_vocab.tokens != second.hanzi_vocab.tokens
       or first.pinyin_vocab.tokens != second.pinyin_vocab.tokens):
     ap.error(f'{args.second} has other vocabularies than {args.model or "the release"}')

@@ -26,6 +26,7 @@ import itertools
 import time
 
 from experiments import common
+from pyhanzi_jax import bundle as bundle_lib
 from pyhanzi_jax import convert
 from pyhanzi_jax import evaluate
 
@@ -51,8 +52,11 @@ def main(argv=None):
   for beam, paths, edits in itertools.product(beams,
                                               [int(p) for p in args.paths.split(',')],
                                               [int(e) for e in args.edits.split(',')]):
-    conv = convert.Converter(args.model, beam_size=beam, lm_weight=0, lexicon_paths=paths,
-                             lexicon_edits=edits)
+    try:
+      conv = convert.Converter(args.model, beam_size=beam, lm_weight=0, lexicon_paths=paths,
+                               lexicon_edits=edits)
+    except (bundle_lib.BundleError, ValueError) as e:  # A bad path, or a count out of range.
+      ap.error(str(e))
     if conv.lexicon is None:
       ap.error(f'{model} has no lexicon; install one with python -m pyhanzi_jax.release')
     if paths + edits and not conv.lexicon.has_readings:
