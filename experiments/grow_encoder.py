@@ -18,6 +18,7 @@ import argparse
 import dataclasses
 import sys
 
+from flax import traverse_util
 import jax
 import numpy as np
 
@@ -32,8 +33,8 @@ def grow(params, config: model_lib.ModelConfig, add: int, seed: int = 0):
   """(params, config) with `add` identity blocks after the encoder's last."""
   grown = dataclasses.replace(config, enc_layers=config.enc_layers + add)
   fresh = jax.tree.map(np.asarray, model_lib.init_params(grown, jax.random.key(seed)))
-  old = bundle_lib._flatten(params)  # pylint: disable=protected-access
-  flat = bundle_lib._flatten(fresh)  # pylint: disable=protected-access
+  old = traverse_util.flatten_dict(params, sep='/')
+  flat = traverse_util.flatten_dict(fresh, sep='/')
   new_blocks = tuple(f'encoder/layers_{i}/' for i in range(config.enc_layers, grown.enc_layers))
   for name, value in flat.items():
     if name in old:
@@ -42,7 +43,7 @@ def grow(params, config: model_lib.ModelConfig, add: int, seed: int = 0):
       raise ValueError(f'{name} is new but not in a new encoder block')
     elif any(w in name for w in WRITES):
       flat[name] = np.zeros_like(value)
-  return bundle_lib._unflatten(flat), grown  # pylint: disable=protected-access
+  return traverse_util.unflatten_dict(flat, sep='/'), grown
 
 
 def main(argv=None) -> int:
